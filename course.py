@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""One entry point for learners, instructors and CI.
+
+    python3 course.py run [chapters...] [--full] [--inplace]   execute the chapters, print a table
+    python3 course.py test [pytest args...]                     run the whole test suite
+
+Each command creates (or reuses) the virtual environment ``.venv`` next to this
+file, installs the pinned requirements (``requirements-lock.txt``) and the course
+package into it when they changed, then runs inside it. Needs only Python 3.10+
+and access to the package registry.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements-lock.txt"
+STAMP = VENV / ".hiercourse-installed"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+# Notebook tests: nbval compares committed outputs, pytest-xdist runs two workers
+# (each notebook stays on one worker: see conftest.py).
+TEST_ARGS = [
+    "tests", "notebooks", "--nbval", "--nbval-current-env",
+    "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+    "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider", "-q", "-rs",
+]
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256(LOCK.read_bytes())
+    digest.update((ROOT / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_env() -> None:
+    """Create .venv and install the pinned requirements unless already up to date."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"Python 3.10 or newer is needed; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print(f"creating virtual environment {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    print("installing the pinned requirements (first run: a few minutes) ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check"]
+    subprocess.run(pip + ["-q", "-r", str(LOCK)], check=True)
+    subprocess.run(pip + ["-q", "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "setup"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_env()
+    env = dict(os.environ)
+    if "HIERCOURSE_DATA" not in env and SHARED_DATA.is_dir():
+        env["HIERCOURSE_DATA"] = str(SHARED_DATA)  # the checkout sits next to ../shared (CI)
+    if command == "setup":
+        return 0
+    if command == "run":
+        cmd = [str(PYTHON), "-m", "hiercourse.run", *rest]
+    else:
+        env.setdefault("HIERCOURSE_FAST", "1")
+        cmd = [str(PYTHON), "-m", "pytest", *TEST_ARGS, *rest]
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

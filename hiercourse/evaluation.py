@@ -1,0 +1,380 @@
+"""The course's one evaluation protocol: full-ranking metrics beside labelled sampled ones.
+
+Taught in chapter 09.
+
+Protocol (COURSE.md): leave-one-out, the model scores *every* item for each user,
+the items the user met before the target are removed from the ranking (the
+target itself never is), and the target's rank gives HR@K, NDCG@K and MRR.
+Sampled metrics (target against 100 random unseen items) are computed beside
+them and prefixed ``sampled_``, because they can reorder models
+(Krichene & Rendle, "On Sampled Metrics for Item Recommendation", KDD 2020).
+
+Ties are counted **pessimistically**: every candidate whose score is greater than
+*or equal to* the target's score is ranked above it. A model that gives many
+items the same score (a popularity count, a zero similarity) therefore gains
+nothing from the tie, and a constant model ranks every target last.
+
+Everything is vectorised over batches of users: one ``scores`` call per batch,
+boolean masks for the seen items, ``topk`` for the lists.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = [
+    "ranks_from_scores",
+    "hit_rate",
+    "ndcg",
+    "mrr",
+    "seen_mask",
+    "UserRanks",
+    "rank_users",
+    "summarise",
+    "metrics_by_group",
+    "evaluate",
+    "item_popularity",
+]
+
+
+# --------------------------------------------------------------------------- pure metrics
+def ranks_from_scores(
+    scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """1-based rank of each row's target among that row's valid candidates.
+
+    ``scores`` [B, N], ``targets`` [B] (column indices), ``valid`` [B, N] bool
+    (``False`` = not a candidate, e.g. an item the user has already seen). Ties
+    count against the target (pessimistic). Taught in chapter 09.
+    """
+    scores = torch.as_tensor(scores, dtype=torch.float32)
+    targets = torch.as_tensor(targets, dtype=torch.long).reshape(-1)
+    if scores.ndim != 2 or scores.shape[0] != targets.shape[0]:
+        raise ValueError(f"scores must be [B, N] with B = len(targets); got {tuple(scores.shape)} and {tuple(targets.shape)}")
+    if torch.isnan(scores).any():
+        raise ValueError("scores contain NaN: the model diverged or divided by zero; a NaN cannot be ranked")
+    target_scores = scores.gather(1, targets[:, None])
+    above = scores >= target_scores  # ">=": a tie is ranked above the target
+    if valid is not None:
+        above &= torch.as_tensor(valid, dtype=torch.bool)
+    above.scatter_(1, targets[:, None], False)  # the target never competes with itself
+    return 1 + above.sum(1)
+
+
+def _reduce(values: torch.Tensor, reduce: bool) -> float | torch.Tensor:
+    return float(values.float().mean()) if reduce else values
+
+
+def hit_rate(ranks: torch.Tensor, k: int = 10, reduce: bool = True) -> float | torch.Tensor:
+    """HR@k: share of users whose target is in their top k. Taught in chapter 09."""
+    ranks = torch.as_tensor(ranks)
+    return _reduce((ranks <= k).float(), reduce)
+
+
+def ndcg(ranks: torch.Tensor, k: int = 10, reduce: bool = True) -> float | torch.Tensor:
+    """NDCG@k with one relevant item: ``1 / log2(rank + 1)`` inside the top k, else 0.
+
+    The ideal DCG is 1 (the target at rank 1), so no division is needed. Taught in chapter 09.
+    """
+    ranks = torch.as_tensor(ranks).double()
+    gains = torch.where(ranks <= k, 1.0 / torch.log2(ranks + 1.0), torch.zeros_like(ranks))
+    return _reduce(gains, reduce)
+
+
+def mrr(ranks: torch.Tensor, reduce: bool = True) -> float | torch.Tensor:
+    """Mean reciprocal rank over the full list (no cut-off). Taught in chapter 09."""
+    return _reduce(1.0 / torch.as_tensor(ranks).double(), reduce)
+
+
+# --------------------------------------------------------------------------- split helpers
+def _seen_csr(split, stage: str) -> tuple[np.ndarray, np.ndarray]:
+    """The items each user met before the ``stage`` target, as CSR ``(indptr, indices)``."""
+    seen = split.seen(stage)
+    if isinstance(seen, torch.Tensor):
+        seen = seen.coalesce() if seen.layout == torch.sparse_coo else seen
+        if seen.layout == torch.sparse_csr:
+            return seen.crow_indices().numpy(), seen.col_indices().numpy()
+        if seen.layout == torch.sparse_coo:
+            rows, cols = seen.indices().numpy()
+            indptr = np.zeros(seen.shape[0] + 1, dtype=np.int64)
+            np.add.at(indptr, rows + 1, 1)
+            return np.cumsum(indptr), cols[np.argsort(rows, kind="stable")]
+        dense = seen.bool().numpy()
+        return np.concatenate([[0], np.cumsum(dense.sum(1))]), np.nonzero(dense)[1]
+    if hasattr(seen, "indptr") and hasattr(seen, "indices"):  # scipy.sparse
+        return np.asarray(seen.indptr), np.asarray(seen.indices)
+    indptr, indices = seen
+    return np.asarray(indptr), np.asarray(indices)
+
+
+def seen_mask(indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_columns: int) -> torch.Tensor:
+    """Dense bool mask [len(users), n_columns]: True where a user has seen the item.
+
+    Built without a loop: each CSR row is expanded to (row, item) pairs. Taught in chapter 09.
+    """
+    users_np = np.asarray(users, dtype=np.int64)
+    starts, ends = np.asarray(indptr)[users_np], np.asarray(indptr)[users_np + 1]
+    lengths = ends - starts
+    rows = np.repeat(np.arange(len(users_np)), lengths)
+    # position of every pair inside ``indices``: start of its row + offset within the row
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cols = np.asarray(indices)[np.repeat(starts, lengths) + within]
+    mask = torch.zeros(len(users_np), n_columns, dtype=torch.bool)
+    mask[torch.as_tensor(rows), torch.as_tensor(cols, dtype=torch.long)] = True
+    return mask
+
+
+def item_popularity(split) -> np.ndarray:
+    """Training interactions per encoded item (index 0 = padding, always 0). Taught in chapter 09."""
+    offsets = np.asarray(split.offsets)
+    lengths = np.diff(offsets)
+    # a user's train part is everything but the last two items (validation, test)
+    position = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
+    in_train = position < np.repeat(lengths - 2, lengths)
+    return np.bincount(np.asarray(split.seq)[in_train], minlength=split.n_items + 1)
+
+
+def _history_lengths(split, stage: str) -> np.ndarray:
+    """Number of interactions before the ``stage`` target, per user."""
+    lengths = np.diff(np.asarray(split.offsets))
+    return lengths - (2 if stage == "valid" else 1)
+
+
+def _model_device(model) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- per-user ranks
+@dataclass
+class UserRanks:
+    """Everything the metrics need, one row per evaluated user. Taught in chapter 09.
+
+    ``ranks``: full-ranking rank of the target; ``sampled_ranks``: its rank among
+    the sampled negatives (``None`` when not sampled); ``top_items`` [U, k]: the
+    top-k list; ``category_hits`` [U, n_levels]: whether the list holds an item of
+    the target's node at each level; ``history_length``, ``target_popularity``.
+    """
+
+    users: np.ndarray
+    targets: np.ndarray
+    ranks: torch.Tensor
+    sampled_ranks: torch.Tensor | None
+    top_items: torch.Tensor
+    category_hits: torch.Tensor | None
+    level_names: list[str]
+    history_length: np.ndarray
+    target_popularity: np.ndarray
+    n_items: int
+    k: int
+
+    def frame(self) -> pd.DataFrame:
+        """One row per user: ids, rank, sampled rank, history length, target popularity."""
+        out = pd.DataFrame(
+            {
+                "user": self.users,
+                "target": self.targets,
+                "rank": self.ranks.numpy(),
+                "history_length": self.history_length,
+                "target_popularity": self.target_popularity,
+            }
+        )
+        if self.sampled_ranks is not None:
+            out["sampled_rank"] = self.sampled_ranks.numpy()
+        return out
+
+
+@torch.no_grad()
+def rank_users(
+    model,
+    split,
+    stage: str = "test",
+    k: int = 10,
+    max_len: int = 50,
+    batch_size: int = 256,
+    sampled_negatives: int | None = 100,
+    seed: int = 0,
+    users=None,
+) -> UserRanks:
+    """Score every item for every user (batched), mask the seen ones, rank the targets.
+
+    Taught in chapter 09.
+    """
+    if stage not in ("valid", "test"):
+        raise ValueError(f"stage must be 'valid' or 'test', not {stage!r}")
+    n_columns = split.n_items + 1
+    all_users = torch.arange(split.n_users) if users is None else torch.as_tensor(users, dtype=torch.long).reshape(-1)
+    if len(all_users) == 0:
+        raise ValueError("no users to evaluate")
+    history = split.history(stage, max_len)
+    targets = split.targets(stage)
+    indptr, indices = _seen_csr(split, stage)
+    paths = getattr(split, "item_paths", None)
+    paths = None if paths is None else torch.as_tensor(np.asarray(paths), dtype=torch.long)
+    device = _model_device(model)
+    # one generator for the sampled negatives: the same seed gives every model the same negatives
+    generator = torch.Generator().manual_seed(seed)
+
+    was_training = getattr(model, "training", False)
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    ranks, sampled, tops, cat_hits = [], [], [], []
+    try:
+        for start in range(0, len(all_users), batch_size):
+            batch = all_users[start : start + batch_size]
+            scores = model.scores(history[batch].to(device), batch.to(device)).float().cpu()
+            if scores.shape != (len(batch), n_columns):
+                raise ValueError(
+                    f"{type(model).__name__}.scores returned shape {tuple(scores.shape)}; "
+                    f"expected [batch, n_items + 1] = [{len(batch)}, {n_columns}]"
+                )
+            target = targets[batch]
+            valid = ~seen_mask(indptr, indices, batch, n_columns)
+            valid[:, 0] = False  # column 0 is padding, never an item
+            valid[torch.arange(len(batch)), target] = True  # the target is never masked
+            ranks.append(ranks_from_scores(scores, target, valid))
+
+            masked = scores.masked_fill(~valid, -math.inf)
+            top = masked.topk(k, dim=1).indices
+            tops.append(top)
+            if paths is not None:
+                top_paths, target_paths = paths[top], paths[target][:, None, :]
+                cat_hits.append(((top_paths == target_paths) & (target_paths > 0)).any(1))
+
+            if sampled_negatives:
+                # uniform sample without replacement among unseen non-target items:
+                # random keys, candidates get keys in [0, 1), the rest 2; keep the smallest
+                keys = torch.rand(len(batch), n_columns, generator=generator)
+                candidate = valid.clone()
+                candidate[torch.arange(len(batch)), target] = False
+                keys = keys.masked_fill(~candidate, 2.0)
+                n_draw = min(sampled_negatives, n_columns)
+                drawn_keys, negatives = keys.topk(n_draw, dim=1, largest=False)
+                drawn_ok = drawn_keys < 2.0  # fewer unseen items than requested: use all there are
+                target_scores = scores.gather(1, target[:, None])
+                above = (scores.gather(1, negatives) >= target_scores) & drawn_ok
+                sampled.append(1 + above.sum(1))
+    finally:
+        if isinstance(model, torch.nn.Module) and was_training:
+            model.train()
+
+    users_np = all_users.numpy()
+    targets_np = targets[all_users].numpy()
+    return UserRanks(
+        users=users_np,
+        targets=targets_np,
+        ranks=torch.cat(ranks),
+        sampled_ranks=torch.cat(sampled) if sampled else None,
+        top_items=torch.cat(tops),
+        category_hits=torch.cat(cat_hits) if cat_hits else None,
+        level_names=list(getattr(split, "level_names", [])),
+        history_length=_history_lengths(split, stage)[users_np],
+        target_popularity=item_popularity(split)[targets_np],
+        n_items=split.n_items,
+        k=k,
+    )
+
+
+# --------------------------------------------------------------------------- aggregation
+def summarise(result: UserRanks, mask: np.ndarray | None = None) -> dict[str, float]:
+    """Average the per-user metrics (optionally over the users where ``mask`` is True).
+
+    Taught in chapter 09.
+    """
+    sel = torch.ones(len(result.users), dtype=torch.bool) if mask is None else torch.as_tensor(mask)
+    k = result.k
+    ranks = result.ranks[sel]
+    out: dict[str, float] = {
+        f"hr@{k}": hit_rate(ranks, k),
+        f"ndcg@{k}": ndcg(ranks, k),
+        "mrr": mrr(ranks),
+    }
+    if result.sampled_ranks is not None:
+        sampled = result.sampled_ranks[sel]
+        out[f"sampled_hr@{k}"] = hit_rate(sampled, k)
+        out[f"sampled_ndcg@{k}"] = ndcg(sampled, k)
+        out["sampled_mrr"] = mrr(sampled)
+    if result.category_hits is not None:
+        level_hits = result.category_hits[sel].float().mean(0)
+        for name, value in zip(result.level_names, level_hits.tolist()):
+            out[f"category_hr@{k}/{name}"] = value
+    out[f"coverage@{k}"] = result.top_items[sel].unique().numel() / result.n_items
+    out["n_users"] = int(sel.sum())
+    return out
+
+
+def _activity_buckets(history_length: np.ndarray, n_buckets: int = 3) -> pd.Series:
+    """Tertiles of history length, labelled by their item range."""
+    codes, edges = pd.qcut(history_length, n_buckets, labels=False, retbins=True, duplicates="drop")
+    edges = np.floor(edges).astype(int)
+    labels = [f"{edges[i] + (1 if i else 0)}-{edges[i + 1]} items" for i in range(len(edges) - 1)]
+    return pd.Series(np.asarray(labels, dtype=object)[codes], name="activity")
+
+
+def _popularity_buckets(result: UserRanks, split, head_share: float = 0.2) -> pd.Series:
+    """'head' when the target is among the ``head_share`` most-trained-on items, else 'tail'."""
+    counts = item_popularity(split)[1:]
+    n_head = max(1, int(round(head_share * len(counts))))
+    threshold = np.sort(counts)[::-1][n_head - 1]
+    labels = np.where(result.target_popularity >= threshold, "head", "tail")
+    return pd.Series(labels, name="popularity")
+
+
+def metrics_by_group(result: UserRanks, split, by: str) -> pd.DataFrame:
+    """The metrics per user-activity bucket (``by="activity"``) or target popularity (``"popularity"``).
+
+    Taught in chapter 09.
+    """
+    if by == "activity":
+        groups = _activity_buckets(result.history_length)
+    elif by == "popularity":
+        groups = _popularity_buckets(result, split)
+    else:
+        raise ValueError(f"by must be 'activity' or 'popularity', not {by!r}")
+    rows = {}
+    for label in pd.unique(groups):
+        rows[label] = summarise(result, (groups == label).to_numpy())
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = by
+    if by == "activity":  # order buckets by their lower edge
+        frame = frame.loc[sorted(frame.index, key=lambda s: int(s.split("-")[0]))]
+    return frame
+
+
+def evaluate(
+    model,
+    split,
+    stage: str = "test",
+    k: int = 10,
+    max_len: int = 50,
+    batch_size: int = 256,
+    sampled_negatives: int | None = 100,
+    seed: int = 0,
+    by: str | list[str] | None = None,
+    users=None,
+) -> dict:
+    """Evaluate ``model`` on ``split`` with the course's protocol (module docstring).
+
+    Returns a dict of floats: ``hr@k``, ``ndcg@k``, ``mrr`` (full ranking),
+    ``sampled_hr@k``, ``sampled_ndcg@k``, ``sampled_mrr`` (target vs
+    ``sampled_negatives`` random unseen items, seeded by ``seed``; skipped when 0/None),
+    ``category_hr@k/<level>`` (the top k holds an item of the target's node at that
+    level), ``coverage@k`` (share of the catalogue appearing in any top-k list) and
+    ``n_users``. With ``by="activity"`` and/or ``"popularity"`` the dict also holds
+    ``"by_activity"`` / ``"by_popularity"``: DataFrames of the same metrics per bucket.
+    ``users`` restricts evaluation to some encoded users. Taught in chapter 09.
+    """
+    result = rank_users(
+        model, split, stage=stage, k=k, max_len=max_len, batch_size=batch_size,
+        sampled_negatives=sampled_negatives, seed=seed, users=users,
+    )
+    out: dict = summarise(result)
+    for group in [by] if isinstance(by, str) else (by or []):
+        out[f"by_{group}"] = metrics_by_group(result, split, group)
+    return out

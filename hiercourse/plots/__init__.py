@@ -1,0 +1,1 @@
+"""Plots shared by the chapters, one module per topic (data, mnist, recsys, ...)."""

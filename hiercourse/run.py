@@ -1,0 +1,112 @@
+"""The course's main job: execute every chapter and print a table of run times.
+
+``python -m hiercourse.run`` (or ``python3 course.py run``) executes each notebook
+in ``notebooks/`` in a fresh kernel, in fast mode by default, into ``build/``,
+and prints one row per chapter: run time and status. ``--full`` runs the
+learner's full mode; ``--inplace`` writes the executed notebooks back into
+``notebooks/`` (how the committed outputs are made). Taught in chapter 00.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+BUILD = REPO / "build"
+
+
+@dataclass
+class ChapterRun:
+    chapter: str
+    seconds: float
+    status: str  # "ok" or a one-line reason
+    output: Path
+
+
+def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
+    """Chapter notebooks in order; ``selection`` keeps those whose name starts with one of its items."""
+    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if selection:
+        found = [p for p in found if any(p.name.startswith(s) for s in selection)]
+    return found
+
+
+def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop volatile metadata (execution timings, widget state) so commits diff cleanly."""
+    nb.metadata.pop("widgets", None)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+    return nb
+
+
+def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> ChapterRun:
+    """Execute one chapter in a fresh kernel (cwd = its folder) and write it to ``out``."""
+    nb = nbformat.read(path, as_version=4)
+    os.environ["HIERCOURSE_FAST"] = "1" if fast else "0"  # the parameters cell reads it
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    start = time.perf_counter()
+    status = "ok"
+    try:
+        client.execute()
+    except CellTimeoutError:
+        status = f"timeout after {timeout} s"
+    except CellExecutionError as err:
+        last = [line for line in str(err).strip().splitlines() if line.strip()]
+        status = "error: " + (last[-1][:120] if last else "cell failed")
+    seconds = time.perf_counter() - start
+    if status != "ok" and out.resolve() == path.resolve():
+        out = BUILD / path.name  # never save a chapter with an error output over the committed one
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(tidy(nb), out)
+    return ChapterRun(path.stem, seconds, status, out)
+
+
+def table(runs: list[ChapterRun], fast: bool) -> str:
+    mode = "fast" if fast else "full"
+    rows = [f"| chapter | mode | seconds | status |", "|---|---|---:|---|"]
+    rows += [f"| {r.chapter} | {mode} | {r.seconds:.1f} | {r.status} |" for r in runs]
+    total = sum(r.seconds for r in runs)
+    rows.append(f"| **total** | {mode} | {total:.1f} | {sum(r.status == 'ok' for r in runs)}/{len(runs)} ok |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hiercourse.run", description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*", help="chapter prefixes to run, e.g. 02 06 (default: all)")
+    parser.add_argument("--full", action="store_true", help="full mode (the learner's default) instead of fast mode")
+    parser.add_argument("--inplace", action="store_true", help="write executed notebooks back into notebooks/")
+    parser.add_argument("--out", type=Path, default=BUILD, help="folder for executed notebooks (default: build/)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell before giving up")
+    args = parser.parse_args(argv)
+
+    paths = chapters(args.chapters)
+    if not paths:
+        parser.error(f"no chapter matches {args.chapters} in {NOTEBOOKS}")
+    fast = not args.full
+    runs = []
+    for path in paths:
+        out = path if args.inplace else args.out / path.name
+        print(f"running {path.name} ({'fast' if fast else 'full'} mode) ...", flush=True)
+        run = execute(path, out, fast=fast, timeout=args.timeout)
+        print(f"  {run.status} in {run.seconds:.1f} s -> {run.output.relative_to(REPO) if run.output.is_relative_to(REPO) else run.output}", flush=True)
+        runs.append(run)
+    print()
+    print(table(runs, fast))
+    return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

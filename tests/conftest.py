@@ -1,0 +1,56 @@
+"""Shared fixtures: where the real datasets are, and a failure (not a skip) in CI when they are missing."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")  # unit tests draw figures without a screen
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SHARED = REPO.parent / "shared" / "datasets"
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("HIERCOURSE_DATA")
+    for candidate in (env, DEFAULT_SHARED):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def need_real_data(subfolder: str) -> Path:
+    """The real-data folder ``subfolder`` (e.g. "ml-latest-small"); skip, or fail in CI, when absent."""
+    root = _data_root()
+    if root is not None and (root / subfolder).is_dir():
+        return root
+    reason = (
+        f"real dataset {subfolder!r} not found under $HIERCOURSE_DATA or {DEFAULT_SHARED}; "
+        "set HIERCOURSE_DATA to the folder holding it"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def real_data_root() -> Path:
+    """Root holding ml-latest-small/ (and mnist/): skips locally, fails in CI when absent."""
+    return need_real_data("ml-latest-small")
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    return need_real_data("mnist")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Downloads and caches go to a temporary folder, never into the shared datasets."""
+    cache = tmp_path_factory.getbasetemp() / "hiercourse-cache"
+    monkeypatch.setenv("HIERCOURSE_CACHE", str(cache))
+    root = _data_root()
+    if root is not None and "HIERCOURSE_DATA" not in os.environ:
+        monkeypatch.setenv("HIERCOURSE_DATA", str(root))

@@ -1,0 +1,55 @@
+"""Every chapter runs top to bottom under papermill in fast mode, and its recorded results hold.
+
+The nbval half of the notebook tests (outputs match the committed ones) runs from
+``course.py test`` (``--nbval notebooks``); this file asserts the numbers each
+chapter records with ``hiercourse.notebook.record`` (microsoft/recommenders style).
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import papermill as pm
+import pytest
+
+from hiercourse.notebook import read_records
+from hiercourse.run import chapters
+
+# name -> (low, high) or exact value; every chapter must record each listed name.
+EXPECTED: dict[str, dict[str, object]] = {
+    "00_start_here": {},
+    "01_recommenders_and_hierarchical_interests": {},
+    "02_data_collection_and_preprocessing": {},
+    "03_feature_engineering": {},
+    "04_cnn_mathematics": {},
+    "05_transformer_mathematics": {},
+    "06_mnist_cnn": {},
+    "07_encoding_user_interests": {},
+    "08_hierarchical_interest_model": {},
+    "09_training_evaluation_recommendation": {},
+}
+
+
+def _check(name: str, value: object, expected: object) -> None:
+    if isinstance(expected, tuple):
+        low, high = expected
+        assert isinstance(value, (int, float)) and not math.isnan(value), f"{name}={value!r} is not a number"
+        assert low <= value <= high, f"{name}={value} outside [{low}, {high}]"
+    else:
+        assert value == expected, f"{name}={value!r}, expected {expected!r}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_chapter_runs_in_fast_mode_and_records_results(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("HIERCOURSE_FAST", "1")
+    out = tmp_path / path.name
+    pm.execute_notebook(
+        str(path), str(out), parameters={"FAST": True}, cwd=str(path.parent),
+        kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False,
+    )
+    records = read_records(out)
+    assert records, f"{path.name} recorded no results"
+    for name, expected in EXPECTED.get(path.stem, {}).items():
+        assert name in records, f"{path.name} did not record {name!r} (has {sorted(records)})"
+        _check(name, records[name], expected)
