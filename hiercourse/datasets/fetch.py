@@ -360,7 +360,15 @@ def _download_archive(dataset: Dataset, tmp: Path, failures: list[str],
 def _swap_into_place(dataset: Dataset, staged: Path, target: Path, tmp: Path) -> None:
     """Rename the verified folder to ``target``; an older (partial or bad) copy is moved aside first."""
     if target.exists():
-        target.rename(tmp / "previous")  # deleted with tmp
+        required = [f.name for f in dataset.required_files]
+        have, missing = _present(target, required)
+        if not missing:
+            try:  # another process may have finished the same download meanwhile: keep its copy
+                verify_folder(dataset, target, have, trust_marker=True)
+                return
+            except DataError:
+                pass
+        target.rename(tmp / "previous")  # the old, partial or bad copy is deleted with tmp
     try:
         staged.rename(target)
     except OSError:
