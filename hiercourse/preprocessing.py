@@ -11,7 +11,6 @@ Taught in chapter 02.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -34,7 +33,6 @@ if TYPE_CHECKING:  # torch is imported lazily: the cleaning steps run without it
 STAGES = ("valid", "test")
 # How much each behaviour says about interest (chapter 02): a purchase says more than a view.
 DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0, "rating": 1.0}
-_EVENT_RANK = {name: rank for rank, name in enumerate(EVENTS)}
 
 
 # --------------------------------------------------------------------------- cleaning
@@ -51,9 +49,35 @@ def _check_frame(frame: pd.DataFrame, what: str) -> None:
         raise DataError(f"{what} is empty: there is nothing to clean. Check the earlier filters.")
 
 
+def in_user_time_order(users: np.ndarray, stamps: np.ndarray) -> bool:
+    """True when rows are already sorted by (user, timestamp), as tidy frames are."""
+    return bool(np.all((users[1:] > users[:-1]) | ((users[1:] == users[:-1]) & (stamps[1:] >= stamps[:-1]))))
+
+
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows in the schema's order: by (user, timestamp), ties kept in their current order."""
+    if in_user_time_order(frame["user"].to_numpy(), frame["timestamp"].to_numpy()):
+        return frame.reset_index(drop=True)  # already in order: skip the sort
     return frame.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted: one sort and one comparison (much faster than hashing for int keys)."""
+    ordered = np.sort(np.asarray(values), kind="stable")
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
+def event_codes(events: pd.Series) -> np.ndarray:
+    """Position of each event in ``EVENTS`` (view 0 ... rating 4), without string work for tidy frames."""
+    if isinstance(events.dtype, pd.CategoricalDtype) and list(events.cat.categories) == EVENTS:
+        return events.cat.codes.to_numpy().astype(np.int64)
+    codes = pd.Categorical(events.astype(str), categories=EVENTS).codes.astype(np.int64)
+    if (codes < 0).any():
+        unknown = sorted(set(events[codes < 0].astype(str)))
+        raise DataError(f"unknown event type(s) {unknown}; allowed: {EVENTS}.")
+    return codes
 
 
 def deduplicate(frame: pd.DataFrame, window: float | None = None) -> pd.DataFrame:
@@ -223,12 +247,9 @@ def collapse_repeats(frame: pd.DataFrame) -> pd.DataFrame:
     items = frame["item"].to_numpy()
     starts = np.ones(len(frame), dtype=bool)
     starts[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
-    run = np.cumsum(starts) - 1
     out = frame.loc[starts].reset_index(drop=True)
-    if "event" in frame:
-        rank = frame["event"].astype(str).map(_EVENT_RANK).to_numpy()
-        strongest = np.zeros(int(run[-1]) + 1, dtype=np.int64)
-        np.maximum.at(strongest, run, rank)
+    if "event" in frame:  # runs are contiguous: one reduceat finds each run's strongest event
+        strongest = np.maximum.reduceat(event_codes(frame["event"]), np.flatnonzero(starts))
         out["event"] = pd.Categorical.from_codes(strongest, categories=EVENTS)
     return out
 
@@ -263,7 +284,7 @@ class IdMap:
     def from_frame(cls, frame: pd.DataFrame) -> "IdMap":
         """The map of every user and item in an interactions frame."""
         require_columns(frame, ["user", "item"], "IdMap.from_frame's frame")
-        return cls(np.unique(frame["user"].to_numpy(np.int64)), np.unique(frame["item"].to_numpy(np.int64)))
+        return cls(sorted_unique(frame["user"].to_numpy(np.int64)), sorted_unique(frame["item"].to_numpy(np.int64)))
 
     @property
     def n_users(self) -> int:
@@ -369,7 +390,8 @@ class SequenceSplit:
 
     User ``u``'s sequence is ``seq[offsets[u]:offsets[u+1]]`` in time order: the
     last item is the test target, the one before it the validation target, the
-    rest is the train part.
+    rest is the train part. ``times`` holds the timestamps aligned with ``seq``;
+    ``item_genres`` / ``genre_names`` are the multi-hot of the items' ``categories``.
 
     Taught in chapter 02.
     """
@@ -388,6 +410,10 @@ class SequenceSplit:
     genre_names: list[str]
     max_len: int | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the arrays are too long to print
+        return (f"SequenceSplit({self.info.get('name', '')!r}: {self.n_users:,} users, {self.n_items:,} items, "
+                f"{len(self.seq):,} interactions, levels {self.level_names})")
 
     # -- where each stage's target sits in ``seq``
     def _target_position(self, stage: str) -> np.ndarray:
@@ -445,7 +471,7 @@ class SequenceSplit:
         # positions of every history item: start of its row + its rank within the row
         within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         items = self.seq[np.repeat(starts, lengths) + within]
-        keys = np.unique(rows * (self.n_items + 1) + items)  # sorted by user, then item
+        keys = sorted_unique(rows * (self.n_items + 1) + items)  # by user, then item
         rows, items = np.divmod(keys, self.n_items + 1)
         indptr = np.zeros(self.n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
@@ -501,6 +527,9 @@ class SequenceSplit:
     def summary(self) -> dict[str, Any]:
         """Key numbers of the split, for notebooks and reports."""
         lengths = self.lengths
+        same_user = np.ones(len(self.seq), dtype=bool)
+        same_user[self.offsets[:-1]] = False
+        repeats = same_user[1:] & (self.seq[1:] == self.seq[:-1])
         return {
             "name": self.info.get("name", ""),
             "n_users": self.n_users,
@@ -515,6 +544,8 @@ class SequenceSplit:
             "sequence_length_mean": float(lengths.mean()),
             "sequence_length_max": int(lengths.max()),
             "density": float(len(self.seq) / (self.n_users * self.n_items)),
+            # an item right after itself (a funnel logged as rows): collapse_repeats removes these
+            "consecutive_repeat_share": float(repeats.sum() / max(len(self.seq) - self.n_users, 1)),
             "n_levels": len(self.level_names),
             "level_names": list(self.level_names),
             "nodes_per_level": [len(names) - 1 for names in self.node_names],
@@ -551,26 +582,29 @@ def _level_names(data: InteractionData, n_levels: int) -> list[str]:
     return names[:n_levels]
 
 
-def _taxonomy(items: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
+def item_taxonomy(items: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
     """Node ids per level from ``category_path`` (row 0 = padding) and each level's node names.
 
     A node is identified by its whole path prefix ("Home > Lamps" and "Office >
     Lamps" are different nodes); its name is its last label, or the prefix when
-    the last label is shared by several nodes of the level.
+    the last label is shared by several nodes of the level. Items are the rows of
+    ``items`` in order (row r of the table is row r + 1 of the result).
+
+    Taught in chapter 02.
     """
-    text = items["category_path"].fillna("").astype(str)
-    depth = np.where(text == "", 0, text.str.count(re.escape(PATH_SEP)) + 1)
-    n_levels = int(depth.max()) if len(items) else 0
+    # string work on the distinct paths only (a few hundred), then spread to items by code
+    path_codes, distinct = pd.factorize(items["category_path"].fillna("").astype(str))
+    parts = [path.split(PATH_SEP) if path else [] for path in distinct]
+    n_levels = max((len(p) for p in parts), default=0)
     paths = np.zeros((len(items) + 1, n_levels), dtype=np.int64)
     node_names: list[list[str]] = []
-    for level in range(n_levels):  # a few levels, each a vectorised pass over the items
-        has = depth > level
-        prefix = text[has].str.split(PATH_SEP, regex=False).str[: level + 1].str.join(PATH_SEP)
-        codes, uniques = pd.factorize(prefix, sort=True)
-        paths[1:, level][has] = codes + 1
-        last = pd.Series(uniques).str.split(PATH_SEP, regex=False).str[-1]
+    for level in range(n_levels):  # a few levels
+        prefix = pd.Series([PATH_SEP.join(p[: level + 1]) if len(p) > level else None for p in parts], dtype=object)
+        node_codes, nodes = pd.factorize(prefix, sort=True)  # None -> -1
+        paths[1:, level] = (node_codes + 1)[path_codes]
+        last = pd.Series(nodes, dtype=object).str.split(PATH_SEP, regex=False).str[-1]
         shared = last.duplicated(keep=False).to_numpy()
-        node_names.append(["<pad>"] + np.where(shared, np.asarray(uniques, dtype=object), last.to_numpy(object)).tolist())
+        node_names.append(["<pad>"] + np.where(shared, np.asarray(nodes, dtype=object), last.to_numpy(object)).tolist())
     return paths, node_names
 
 
@@ -617,10 +651,14 @@ def leave_one_out(
     users = frame["user"].to_numpy(np.int64)
     item_ids = frame["item"].to_numpy(np.int64)
     stamps = frame["timestamp"].to_numpy(np.int64)
-    order = np.lexsort((stamps, users))  # stable: ties keep row order
-    users, item_ids, stamps = users[order], item_ids[order], stamps[order]
+    if not in_user_time_order(users, stamps):  # tidy frames are sorted already
+        order = np.lexsort((stamps, users))  # stable: ties keep row order
+        users, item_ids, stamps = users[order], item_ids[order], stamps[order]
 
-    user_ids, first, counts = np.unique(users, return_index=True, return_counts=True)
+    # users are sorted now: each user's rows form one run
+    first = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    counts = np.diff(np.r_[first, len(users)])
+    user_ids = users[first]
     enough = counts >= min_events
     dropped_users = int((~enough).sum())
     if not enough.any():
@@ -638,7 +676,7 @@ def leave_one_out(
     user_ids, keep_len = user_ids[enough], keep_len[enough]
     item_ids, stamps = item_ids[rows], stamps[rows]
 
-    idmap = IdMap(user_ids, np.unique(item_ids))
+    idmap = IdMap(user_ids, sorted_unique(item_ids))
     seq = idmap.encode_items(item_ids)
     offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
     np.cumsum(keep_len, out=offsets[1:])
@@ -652,7 +690,7 @@ def leave_one_out(
     items = items.reset_index()
     items.insert(1, "idx", np.arange(1, idmap.n_items + 1, dtype=np.int64))
 
-    item_paths, node_names = _taxonomy(items)
+    item_paths, node_names = item_taxonomy(items)
     genres, genre_names = _genres(items)
     import torch
 

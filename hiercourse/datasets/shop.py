@@ -1,0 +1,274 @@
+"""A synthetic shop whose users have known, hierarchical interests.
+
+Real logs never tell us what a user really wants; this generator does. Its
+ground truth (``data.truth``) lets the course check that a model recovers the
+interest tree it was built to find. Taught in chapter 02 (used again in 03, 08, 09).
+
+How the data is made (all of it vectorised: arrays of users, sessions, item
+slots and events, never a loop over them):
+
+1. A taxonomy: departments -> categories -> items. Inside a category, item
+   popularity follows a Zipf law (a few hits, a long tail).
+2. Each user gets an interest tree: a few departments (popular ones more often),
+   a few categories inside each, with Dirichlet weights. The weights drift: a
+   user's weights move in a straight line from a start tree to an end tree over
+   the data's time window.
+3. Each user has sessions (a heavy-tailed number of them). A session stays in one
+   category, drawn from the user's current weights (or, with a small ``noise``
+   probability, any category), and views a few items drawn by popularity.
+4. Each viewed item runs down the funnel view -> click -> cart -> purchase with
+   fixed step probabilities; each step is its own row, so a purchase row always
+   follows the cart, click and view rows of that item in the same session.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .schema import EVENTS, INTERACTION_COLUMNS, PATH_SEP, DataError, InteractionData
+
+# Department -> category names; larger shops than this get numbered names.
+CATALOGUE: dict[str, list[str]] = {
+    "Electronics": ["Phones", "Laptops", "Headphones", "Cameras", "Televisions", "Tablets", "Smartwatches", "Speakers"],
+    "Home": ["Lamps", "Chairs", "Tables", "Bedding", "Rugs", "Storage", "Curtains", "Mirrors"],
+    "Fashion": ["Shoes", "Jackets", "Dresses", "Jeans", "Bags", "Hats", "Watches", "Scarves"],
+    "Sports": ["Running", "Cycling", "Yoga", "Football", "Tennis", "Swimming", "Climbing", "Fitness"],
+    "Books": ["Fiction", "Science", "History", "Cooking", "Travel", "Comics", "Poetry", "Children's books"],
+    "Beauty": ["Skincare", "Makeup", "Fragrance", "Haircare", "Nails", "Shaving", "Bath", "Suncare"],
+    "Toys": ["Puzzles", "Board games", "Dolls", "Building sets", "Plush", "Outdoor toys", "Models", "Cards"],
+    "Grocery": ["Coffee", "Tea", "Snacks", "Pasta", "Spices", "Cereal", "Chocolate", "Olive oil"],
+    "Garden": ["Plants", "Seeds", "Tools", "Planters", "Hoses", "Lighting", "Furniture", "Compost"],
+    "Music": ["Guitars", "Keyboards", "Drums", "Vinyl", "Microphones", "Amplifiers", "Ukuleles", "Sheet music"],
+    "Pets": ["Dog food", "Cat food", "Leashes", "Aquariums", "Pet beds", "Litter", "Bird care", "Pet toys"],
+    "Automotive": ["Tyres", "Car care", "Dashcams", "Seat covers", "Tools for cars", "Batteries", "Roof boxes", "Wipers"],
+}
+
+# name: (n_users, n_departments, categories_per_department, items_per_category, events_per_user)
+PRESETS: dict[str, tuple[int, int, int, int, int]] = {
+    "tiny": (50, 4, 3, 10, 60),          # ~3k events: unit tests
+    "small": (1_000, 6, 5, 40, 100),     # ~100k events: chapters in fast mode
+    "medium": (5_000, 8, 6, 80, 100),    # ~500k events: chapters in full mode
+    "large": (20_000, 10, 8, 150, 60),   # ~1.2M events: benchmarks
+}
+
+START = 1_704_067_200  # 2024-01-01 00:00 UTC
+SLOT_SECONDS = 60      # time between two viewed items of a session
+STEP_SECONDS = 10      # time between two funnel steps of one item
+MIN_IDLE = 1_800       # sessions are at least 30 minutes apart (the usual sessionisation gap)
+MAX_SLOTS = 20         # at most this many items viewed in one session
+
+
+def _names(n_departments: int, per_department: int) -> tuple[list[str], list[list[str]]]:
+    departments = list(CATALOGUE)[:n_departments]
+    departments += [f"Department {d + 1}" for d in range(len(departments), n_departments)]
+    categories = []
+    for dept in departments:
+        known = CATALOGUE.get(dept, [])[:per_department]
+        categories.append(known + [f"{dept} {c + 1}" for c in range(len(known), per_department)])
+    return departments, categories
+
+
+def _top_k_mask(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per row (last axis), True for the ``k`` highest scores; ``k`` broadcasts over the leading axes."""
+    rank = np.argsort(np.argsort(-scores, axis=-1), axis=-1)
+    return rank < k[..., None]
+
+
+def _interest_tree(
+    rng: np.random.Generator, n_users: int, n_dept: int, per_dept: int, dept_popularity: np.ndarray,
+    support: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Category weights [n_users, n_dept * per_dept] of a random interest tree per user.
+
+    Picks 1-3 departments (popular ones more often; Gumbel top-k sampling) and
+    1-3 categories in each, then Dirichlet(1) weights at both levels. With
+    ``support`` given, the same departments and categories get fresh weights.
+    """
+    if support is None:
+        n_pick = np.clip(1 + rng.poisson(0.8, n_users), 1, min(3, n_dept))
+        gumbel = rng.gumbel(size=(n_users, n_dept))
+        dept_on = _top_k_mask(np.log(dept_popularity)[None, :] + gumbel, n_pick)
+        n_cat = np.clip(1 + rng.poisson(0.8, (n_users, n_dept)), 1, min(3, per_dept))
+        cat_on = _top_k_mask(rng.random((n_users, n_dept, per_dept)), n_cat) & dept_on[:, :, None]
+    else:
+        dept_on, cat_on = support
+    dept_w = rng.gamma(1.0, size=(n_users, n_dept)) * dept_on
+    dept_w /= dept_w.sum(1, keepdims=True)
+    cat_w = rng.gamma(1.0, size=(n_users, n_dept, per_dept)) * cat_on
+    cat_w /= np.maximum(cat_w.sum(2, keepdims=True), 1e-300)
+    return (dept_w[:, :, None] * cat_w).reshape(n_users, -1), (dept_on, cat_on)
+
+
+def _sample_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """One column index per entry of ``rows``, drawn from ``probs[row]`` (inverse CDF, no loop)."""
+    cum = np.cumsum(probs, axis=1)
+    cum /= cum[:, -1:]
+    n_cols = probs.shape[1]
+    # shift row r's CDF into (r, r + 1]: one sorted array serves every row
+    flat = (cum + np.arange(len(probs))[:, None]).ravel()
+    hits = np.searchsorted(flat, rows + rng.random(len(rows)), side="right")
+    return np.minimum(hits - rows * n_cols, n_cols - 1)
+
+
+def make_shop(
+    size: str = "small",
+    *,
+    n_users: int | None = None,
+    n_departments: int | None = None,
+    categories_per_department: int | None = None,
+    items_per_category: int | None = None,
+    events_per_user: float | None = None,
+    days: int = 90,
+    zipf_exponent: float = 1.1,
+    drift: float = 0.5,
+    noise: float = 0.05,
+    funnel: tuple[float, float, float] = (0.35, 0.3, 0.5),
+    seed: int = 0,
+) -> InteractionData:
+    """Generate the synthetic shop: interactions, items, users and the ground truth.
+
+    ``size`` picks a preset (``"tiny"``, ``"small"``, ``"medium"``, ``"large"``;
+    see ``PRESETS``); the keyword arguments override it. ``events_per_user`` is a
+    mean (activity is heavy-tailed). ``drift`` in [0, 1] is how far interests move
+    over the ``days`` of the log; ``noise`` is the share of sessions in a random
+    category; ``funnel`` holds P(click | view), P(cart | click), P(purchase | cart).
+    The same arguments and ``seed`` give the same data.
+
+    ``truth`` holds (row u of a per-user array is user ``truth["user_ids"][u]``;
+    category k is ``truth["category_names"][k]``):
+    ``department_weights`` [n_users, n_departments] and ``category_weights``
+    [n_users, n_categories] (true interest weights averaged over time; rows sum
+    to 1), ``category_weights_start`` / ``_end`` (the drift's end points),
+    ``item_ids``, ``item_category`` [n_items], ``item_popularity`` [n_items]
+    (probability within its category), ``category_department`` [n_categories],
+    ``department_names``, ``category_names`` (full paths), ``n_sessions``
+    [n_users], ``activity`` [n_users] and ``params``.
+
+    Taught in chapter 02.
+    """
+    if size not in PRESETS:
+        raise DataError(f"unknown shop size {size!r}; choose one of {list(PRESETS)} (and override sizes by keyword).")
+    preset = PRESETS[size]
+    n_users = int(preset[0] if n_users is None else n_users)
+    n_dept = int(preset[1] if n_departments is None else n_departments)
+    per_dept = int(preset[2] if categories_per_department is None else categories_per_department)
+    per_cat = int(preset[3] if items_per_category is None else items_per_category)
+    events_per_user = float(preset[4] if events_per_user is None else events_per_user)
+    for name, value in [("n_users", n_users), ("n_departments", n_dept),
+                        ("categories_per_department", per_dept), ("items_per_category", per_cat)]:
+        if value < 1:
+            raise DataError(f"{name} must be >= 1, got {value}.")
+    if events_per_user <= 0 or days < 1:
+        raise DataError(f"events_per_user and days must be positive, got {events_per_user} and {days}.")
+    if not (0 <= drift <= 1 and 0 <= noise <= 1 and all(0 <= p <= 1 for p in funnel)):
+        raise DataError("drift, noise and the funnel probabilities must lie in [0, 1].")
+
+    rng = np.random.default_rng(seed)
+    n_cat, n_items = n_dept * per_dept, n_dept * per_dept * per_cat
+
+    # 1. taxonomy and item popularity ------------------------------------------------
+    dept_names, cat_names = _names(n_dept, per_dept)
+    category_department = np.repeat(np.arange(n_dept), per_dept)
+    item_category = np.repeat(np.arange(n_cat), per_cat)
+    zipf = 1.0 / np.arange(1, per_cat + 1) ** zipf_exponent
+    zipf /= zipf.sum()
+    # popularity rank of each item inside its category, shuffled so ids say nothing
+    rank_of_item = rng.permuted(np.tile(np.arange(per_cat), (n_cat, 1)), axis=1)
+    item_by_rank = np.argsort(rank_of_item, axis=1) + (np.arange(n_cat) * per_cat)[:, None]
+    item_popularity = zipf[rank_of_item.ravel()]
+    item_ids = np.sort(rng.choice(np.arange(1_000, 1_000 + 10 * n_items), n_items, replace=False))
+    user_ids = np.sort(rng.choice(np.arange(1, 1 + 10 * n_users), n_users, replace=False))
+
+    # 2. users' interest trees, start and end of the drift ------------------------------
+    dept_popularity = rng.dirichlet(np.full(n_dept, 2.0))
+    w_start, support = _interest_tree(rng, n_users, n_dept, per_dept, dept_popularity)
+    w_fresh, _ = _interest_tree(rng, n_users, n_dept, per_dept, dept_popularity, support)
+    w_end = (1 - drift) * w_start + drift * w_fresh
+
+    # 3. sessions: how many, when, which category ------------------------------------
+    activity = rng.lognormal(-0.5, 1.0, n_users)  # mean 1, heavy tail
+    funnel_depth = np.array([1.0, funnel[0], funnel[0] * funnel[1], funnel[0] * funnel[1] * funnel[2]])
+    events_per_session = 4.0 * funnel_depth.sum()  # 1 + Poisson(3) items viewed per session
+    span = days * 86_400
+    slot_budget = MAX_SLOTS * SLOT_SECONDS + MIN_IDLE  # room one session takes at most
+    max_sessions = max(1, int(0.9 * span / slot_budget))
+    n_sessions = np.minimum(
+        1 + rng.poisson(activity * max(events_per_user / events_per_session - 1, 0.0)), max_sessions
+    )
+    session_user = np.repeat(np.arange(n_users), n_sessions)
+    first_session = np.cumsum(n_sessions) - n_sessions
+    rank = np.arange(len(session_user)) - first_session[session_user]
+    # sorted uniform times per user, then pushed apart so sessions never overlap
+    u = np.sort(session_user + rng.random(len(session_user))) - session_user
+    free = span - n_sessions * slot_budget
+    session_start = START + (u * free[session_user]).astype(np.int64) + rank * slot_budget
+    progress = (session_start - START) / span  # how far the drift has gone
+    from_end = rng.random(len(session_user)) < progress  # mixture == linear interpolation
+    tree_row = session_user + n_users * from_end
+    session_category = _sample_rows(rng, np.vstack([w_start, w_end]), tree_row)
+    random_session = rng.random(len(session_user)) < noise
+    session_category[random_session] = rng.integers(0, n_cat, int(random_session.sum()))
+
+    # 4. item slots and the funnel ----------------------------------------------------
+    n_slots = np.minimum(1 + rng.poisson(3.0, len(session_user)), MAX_SLOTS)
+    slot_session = np.repeat(np.arange(len(session_user)), n_slots)
+    slot_rank = np.arange(len(slot_session)) - np.repeat(np.cumsum(n_slots) - n_slots, n_slots)
+    popularity_rank = np.minimum(np.searchsorted(np.cumsum(zipf), rng.random(len(slot_session))), per_cat - 1)
+    slot_item = item_by_rank[session_category[slot_session], popularity_rank]
+    steps = rng.random((len(slot_session), 3)) < np.asarray(funnel)[None, :]
+    depth = 1 + np.cumprod(steps, axis=1).sum(1)  # 1 = view only ... 4 = purchased
+    event_slot = np.repeat(np.arange(len(slot_session)), depth)
+    step = np.arange(len(event_slot)) - np.repeat(np.cumsum(depth) - depth, depth)
+    timestamp = (session_start[slot_session[event_slot]] + slot_rank[event_slot] * SLOT_SECONDS
+                 + step * STEP_SECONDS)
+
+    # Sessions are in (user, time) order and events in time order inside them,
+    # so the rows already follow the schema's sort: no sort is needed.
+    interactions = pd.DataFrame({
+        "user": user_ids[session_user[slot_session[event_slot]]],
+        "item": item_ids[slot_item[event_slot]],
+        "timestamp": timestamp.astype(np.int64),
+        "rating": np.full(len(event_slot), np.nan),
+        "event": pd.Categorical.from_codes(step, categories=EVENTS),
+    })[INTERACTION_COLUMNS]
+
+    full_names = [f"{d}{PATH_SEP}{c}" for d, cats in zip(dept_names, cat_names) for c in cats]
+    number_in_category = np.arange(n_items) % per_cat + 1
+    flat_cat_names = np.array([c for cats in cat_names for c in cats], dtype=object)
+    items = pd.DataFrame({
+        "item": item_ids,
+        "title": flat_cat_names[item_category] + " #" + number_in_category.astype(str),
+        "category_path": np.array(full_names, dtype=object)[item_category],
+        "categories": pd.Series([(d,) for d in dept_names], dtype=object).to_numpy()[category_department[item_category]],
+    })
+    users = pd.DataFrame({"user": user_ids})
+
+    category_weights = (w_start + w_end) / 2
+    department_weights = category_weights.reshape(n_users, n_dept, per_dept).sum(2)
+    params: dict[str, Any] = dict(
+        size=size, n_users=n_users, n_departments=n_dept, categories_per_department=per_dept,
+        items_per_category=per_cat, events_per_user=events_per_user, days=days,
+        zipf_exponent=zipf_exponent, drift=drift, noise=noise, funnel=tuple(funnel), seed=seed,
+    )
+    truth = {
+        "user_ids": user_ids,
+        "item_ids": item_ids,
+        "department_weights": department_weights,
+        "category_weights": category_weights,
+        "category_weights_start": w_start,
+        "category_weights_end": w_end,
+        "item_category": item_category,
+        "item_popularity": item_popularity,
+        "category_department": category_department,
+        "department_names": dept_names,
+        "category_names": full_names,
+        "n_sessions": n_sessions,
+        "activity": activity,
+        "params": params,
+    }
+    return InteractionData(
+        "shop", interactions, items, users, truth,
+        info={"level_names": ["department", "category"], "generator": "hiercourse.datasets.shop.make_shop"},
+    )
