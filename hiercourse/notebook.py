@@ -15,6 +15,14 @@ import nbformat
 
 RECORD_MIME = "application/x.hiercourse+json"
 
+# The first code cell of every chapter: installs the package on Colab, does nothing elsewhere.
+COLAB_INSTALL_CELL = '''# On Colab, install the course package; elsewhere this cell does nothing.
+import importlib.util, subprocess, sys
+in_colab = importlib.util.find_spec("google") is not None and importlib.util.find_spec("google.colab") is not None
+if in_colab and importlib.util.find_spec("hiercourse") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "hiercourse @ git+https://github.com/hiercourse/hiercourse"], check=True)'''
+
 
 def in_colab() -> bool:
     """True when running inside Google Colab."""

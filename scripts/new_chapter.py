@@ -9,12 +9,9 @@ import sys
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-COLAB_CELL = '''# On Colab, install the course package; elsewhere this cell does nothing.
-import importlib.util, subprocess, sys
-in_colab = importlib.util.find_spec("google") is not None and importlib.util.find_spec("google.colab") is not None
-if in_colab and importlib.util.find_spec("hiercourse") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "hiercourse @ git+https://github.com/hiercourse/hiercourse"], check=True)'''
+from hiercourse.notebook import COLAB_INSTALL_CELL as COLAB_CELL
+
+
 
 PARAMETERS_CELL = '''from hiercourse.notebook import fast_mode, record
 import hiercourse
