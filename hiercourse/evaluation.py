@@ -32,12 +32,14 @@ __all__ = [
     "ndcg",
     "mrr",
     "seen_mask",
+    "sample_negatives",
     "UserRanks",
     "rank_users",
     "summarise",
     "metrics_by_group",
     "evaluate",
     "item_popularity",
+    "model_device",
 ]
 
 
@@ -66,7 +68,7 @@ def ranks_from_scores(
 
 
 def _reduce(values: torch.Tensor, reduce: bool) -> float | torch.Tensor:
-    return float(values.float().mean()) if reduce else values
+    return float(values.double().mean()) if reduce else values
 
 
 def hit_rate(ranks: torch.Tensor, k: int = 10, reduce: bool = True) -> float | torch.Tensor:
@@ -92,22 +94,8 @@ def mrr(ranks: torch.Tensor, reduce: bool = True) -> float | torch.Tensor:
 
 # --------------------------------------------------------------------------- split helpers
 def _seen_csr(split, stage: str) -> tuple[np.ndarray, np.ndarray]:
-    """The items each user met before the ``stage`` target, as CSR ``(indptr, indices)``."""
-    seen = split.seen(stage)
-    if isinstance(seen, torch.Tensor):
-        seen = seen.coalesce() if seen.layout == torch.sparse_coo else seen
-        if seen.layout == torch.sparse_csr:
-            return seen.crow_indices().numpy(), seen.col_indices().numpy()
-        if seen.layout == torch.sparse_coo:
-            rows, cols = seen.indices().numpy()
-            indptr = np.zeros(seen.shape[0] + 1, dtype=np.int64)
-            np.add.at(indptr, rows + 1, 1)
-            return np.cumsum(indptr), cols[np.argsort(rows, kind="stable")]
-        dense = seen.bool().numpy()
-        return np.concatenate([[0], np.cumsum(dense.sum(1))]), np.nonzero(dense)[1]
-    if hasattr(seen, "indptr") and hasattr(seen, "indices"):  # scipy.sparse
-        return np.asarray(seen.indptr), np.asarray(seen.indices)
-    indptr, indices = seen
+    """The items each user met before the ``stage`` target, as CSR ``(indptr, indices)`` arrays."""
+    indptr, indices = split.seen(stage)
     return np.asarray(indptr), np.asarray(indices)
 
 
@@ -130,12 +118,8 @@ def seen_mask(indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_co
 
 def item_popularity(split) -> np.ndarray:
     """Training interactions per encoded item (index 0 = padding, always 0). Taught in chapter 09."""
-    offsets = np.asarray(split.offsets)
-    lengths = np.diff(offsets)
-    # a user's train part is everything but the last two items (validation, test)
-    position = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
-    in_train = position < np.repeat(lengths - 2, lengths)
-    return np.bincount(np.asarray(split.seq)[in_train], minlength=split.n_items + 1)
+    _, items = split.train_interactions()
+    return np.bincount(items, minlength=split.n_items + 1)
 
 
 def _history_lengths(split, stage: str) -> np.ndarray:
@@ -144,11 +128,29 @@ def _history_lengths(split, stage: str) -> np.ndarray:
     return lengths - (2 if stage == "valid" else 1)
 
 
-def _model_device(model) -> torch.device:
+def model_device(model) -> torch.device:
+    """Where a model's weights live (CPU for the non-neural baselines)."""
     if isinstance(model, torch.nn.Module):
         for tensor in list(model.parameters()) + list(model.buffers()):
             return tensor.device
     return torch.device("cpu")
+
+
+def sample_negatives(
+    valid: torch.Tensor, targets: torch.Tensor, n: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``n`` distinct negatives per row, uniformly among the valid items other than the target.
+
+    Returns ``(negatives [B, n], drawn [B, n])``; ``drawn`` is False in the slots
+    left over when a row has fewer than ``n`` candidates. Vectorised: every
+    candidate gets a random key in [0, 1), every other column the key 2, and the
+    ``n`` smallest keys are kept. Taught in chapter 09.
+    """
+    candidate = valid.clone()
+    candidate[torch.arange(len(targets)), targets] = False
+    keys = torch.rand(candidate.shape, generator=generator).masked_fill(~candidate, 2.0)
+    drawn_keys, negatives = keys.topk(min(n, keys.shape[1]), dim=1, largest=False)
+    return negatives, drawn_keys < 2.0
 
 
 # --------------------------------------------------------------------------- per-user ranks
@@ -217,7 +219,7 @@ def rank_users(
     indptr, indices = _seen_csr(split, stage)
     paths = getattr(split, "item_paths", None)
     paths = None if paths is None else torch.as_tensor(np.asarray(paths), dtype=torch.long)
-    device = _model_device(model)
+    device = model_device(model)
     # one generator for the sampled negatives: the same seed gives every model the same negatives
     generator = torch.Generator().manual_seed(seed)
 
@@ -241,24 +243,17 @@ def rank_users(
             ranks.append(ranks_from_scores(scores, target, valid))
 
             masked = scores.masked_fill(~valid, -math.inf)
-            top = masked.topk(k, dim=1).indices
+            top_values, top = masked.topk(min(k, n_columns), dim=1)
+            top = top.masked_fill(top_values == -math.inf, 0)  # fewer than k candidates: 0 = no item
             tops.append(top)
             if paths is not None:
                 top_paths, target_paths = paths[top], paths[target][:, None, :]
                 cat_hits.append(((top_paths == target_paths) & (target_paths > 0)).any(1))
 
             if sampled_negatives:
-                # uniform sample without replacement among unseen non-target items:
-                # random keys, candidates get keys in [0, 1), the rest 2; keep the smallest
-                keys = torch.rand(len(batch), n_columns, generator=generator)
-                candidate = valid.clone()
-                candidate[torch.arange(len(batch)), target] = False
-                keys = keys.masked_fill(~candidate, 2.0)
-                n_draw = min(sampled_negatives, n_columns)
-                drawn_keys, negatives = keys.topk(n_draw, dim=1, largest=False)
-                drawn_ok = drawn_keys < 2.0  # fewer unseen items than requested: use all there are
+                negatives, drawn = sample_negatives(valid, target, sampled_negatives, generator)
                 target_scores = scores.gather(1, target[:, None])
-                above = (scores.gather(1, negatives) >= target_scores) & drawn_ok
+                above = (scores.gather(1, negatives) >= target_scores) & drawn
                 sampled.append(1 + above.sum(1))
     finally:
         if isinstance(model, torch.nn.Module) and was_training:
@@ -287,7 +282,7 @@ def summarise(result: UserRanks, mask: np.ndarray | None = None) -> dict[str, fl
 
     Taught in chapter 09.
     """
-    sel = torch.ones(len(result.users), dtype=torch.bool) if mask is None else torch.as_tensor(mask)
+    sel = torch.ones(len(result.users), dtype=torch.bool) if mask is None else torch.tensor(np.asarray(mask, dtype=bool))
     k = result.k
     ranks = result.ranks[sel]
     out: dict[str, float] = {
@@ -304,7 +299,8 @@ def summarise(result: UserRanks, mask: np.ndarray | None = None) -> dict[str, fl
         level_hits = result.category_hits[sel].float().mean(0)
         for name, value in zip(result.level_names, level_hits.tolist()):
             out[f"category_hr@{k}/{name}"] = value
-    out[f"coverage@{k}"] = result.top_items[sel].unique().numel() / result.n_items
+    listed = result.top_items[sel].unique()
+    out[f"coverage@{k}"] = int((listed > 0).sum()) / result.n_items
     out["n_users"] = int(sel.sum())
     return out
 

@@ -23,6 +23,11 @@ from hiercourse.datasets.mnist import PIXEL_MEAN, PIXEL_STD
 from hiercourse.device import best_device
 
 N_CLASSES = 10
+# Full-mode defaults, shared by chapter 06's parameters cell and scripts/mnist_full.py.
+EPOCHS_OFFICIAL = 3  # official 60k training images
+EPOCHS_SPLIT = 8  # offline fallback: 8k images from the 10k test file, so more passes
+BATCH_SIZE = 128
+LEARNING_RATE = 3e-3  # peak of the one-cycle schedule, with Adam
 
 
 class ArticleCNN(nn.Module):

@@ -91,3 +91,12 @@ def test_plots_draw_one_bar_per_node():
     ax2 = plot_pipeline()
     assert len(ax2.patches) == len(STAGES)
     plt.close("all")
+
+
+def test_interest_tree_colours_follow_the_given_map():
+    from matplotlib.colors import to_rgba
+
+    ax = plot_interest_tree(PATHS, colors={"B": "red"})
+    top_b = [p for p in ax.patches if round(p.get_width(), 6) == 0.25 and p.get_y() > 0.5]
+    assert top_b and to_rgba(top_b[0].get_facecolor())[:3] == to_rgba("red")[:3]
+    plt.close("all")

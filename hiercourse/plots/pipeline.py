@@ -185,12 +185,14 @@ def tree_shares(paths: Sequence[str], weights: Sequence[float] | None = None,
 
 def plot_interest_tree(paths: Sequence[str], weights: Sequence[float] | None = None,
                        sep: str = PATH_SEP, level_names: Sequence[str] | None = None,
-                       ax=None, title: str | None = None, min_label_share: float = 0.04):
+                       ax=None, title: str | None = None, min_label_share: float = 0.04,
+                       colors: dict | None = None):
     """Draw a user's interest tree as an icicle chart: one row per level, width = share.
 
     Level 0 (e.g. departments or genres) is the top row; each node's children sit
     directly under it, so the picture reads coarse to fine. Nodes narrower than
-    ``min_label_share`` are drawn but not labelled. Returns the Axes.
+    ``min_label_share`` are drawn but not labelled. ``colors`` maps top-level labels
+    to matplotlib colours, so that two trees drawn side by side agree. Returns the Axes.
     Taught in chapter 01.
     """
     import matplotlib.pyplot as plt
@@ -202,6 +204,7 @@ def plot_interest_tree(paths: Sequence[str], weights: Sequence[float] | None = N
         _, ax = plt.subplots(figsize=(11, 1.1 + 0.9 * depth))
     palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
     # Lay out level by level: a node starts where its parent starts plus its earlier siblings.
+    # One barh call per level (a long history has thousands of leaves).
     start: dict[str, float] = {}
     colour: dict[str, tuple] = {}
     for level in range(depth):
@@ -209,24 +212,24 @@ def plot_interest_tree(paths: Sequence[str], weights: Sequence[float] | None = N
         if level == 0:
             here = here.sort_values("share", ascending=False, kind="stable")
             here["x"] = here["share"].cumsum() - here["share"]
+            bases = [(colors or {}).get(label, palette[k % len(palette)])
+                     for k, label in enumerate(here["label"])]
         else:
             here = here.sort_values(["parent", "share"], ascending=[True, False], kind="stable")
             offset = here.groupby("parent", sort=False)["share"].cumsum() - here["share"]
             here["x"] = here["parent"].map(start) + offset
-        for k, row in enumerate(here.itertuples(index=False)):
-            start[row.node] = row.x
-            if level == 0:
-                base = palette[k % len(palette)]
-            else:
-                base = colour[row.parent]
-            rgba = to_rgba(base, alpha=max(0.35, 1.0 - 0.25 * level))
-            colour[row.node] = base
-            y = depth - 1 - level
-            ax.barh(y, row.share, left=row.x, height=0.92, color=rgba, edgecolor="white", linewidth=0.8)
-            if row.share >= min_label_share:
-                text = row.label if len(row.label) <= 22 else row.label[:20] + "..."
-                ax.text(row.x + row.share / 2, y, f"{text}\n{row.share:.0%}", ha="center",
-                        va="center", fontsize=8)
+            bases = [colour[p] for p in here["parent"]]
+        start.update(zip(here["node"], here["x"]))
+        colour.update(zip(here["node"], bases))
+        alpha = max(0.35, 1.0 - 0.25 * level)
+        y = depth - 1 - level
+        ax.barh(np.full(len(here), y), here["share"].to_numpy(), left=here["x"].to_numpy(), height=0.92,
+                color=[to_rgba(b, alpha=alpha) for b in bases], edgecolor="white",
+                linewidth=0.8 if len(here) < 200 else 0.2)
+        for row in here[here["share"] >= min_label_share].itertuples(index=False):
+            text = row.label if len(row.label) <= 22 else row.label[:20] + "..."
+            ax.text(row.x + row.share / 2, y, f"{text}\n{row.share:.0%}", ha="center",
+                    va="center", fontsize=8)
     names = list(level_names) if level_names is not None else [f"level {k}" for k in range(depth)]
     if len(names) != depth:
         raise ValueError(f"level_names has {len(names)} names but the paths have {depth} levels.")
