@@ -171,9 +171,9 @@ def train(
     model: nn.Module,
     train_x,
     train_y,
-    epochs: int = 3,
-    batch_size: int = 128,
-    lr: float = 3e-3,
+    epochs: int = EPOCHS_OFFICIAL,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LEARNING_RATE,
     device: torch.device | str | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -219,6 +219,7 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         bar.set_description(f"epoch {epoch + 1}/{epochs}")
+        batch_losses = []  # kept on the device: one transfer per epoch, not one per batch
         for step in range(steps_per_epoch):
             idx = order[step * batch_size:(step + 1) * batch_size]
             xb = to_model_input(images[idx], device)
@@ -230,13 +231,13 @@ def train(
             opt.step()
             schedule.step()
             detached = loss.detach()
+            batch_losses.append(detached)
             loss_sum += detached * len(idx)
             correct += (logits.detach().argmax(1) == yb).sum()
-            history.batch_loss.append(detached)  # kept on device; converted once per epoch
             bar.update(1)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{detached.item():.3f}")
-        history.batch_loss[-steps_per_epoch:] = [float(v) for v in history.batch_loss[-steps_per_epoch:]]
+        history.batch_loss.extend(torch.stack(batch_losses).tolist())
         history.loss.append(float(loss_sum) / n)
         history.train_accuracy.append(float(correct) / n)
         if test_x is not None and test_y is not None:
