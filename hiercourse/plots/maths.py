@@ -63,13 +63,18 @@ def plot_receptive_fields(stacks: Mapping[str, Sequence], input_size: int | None
     return fig
 
 
-def show_matrices(matrices: Mapping[str, object], xlabel: str = "key position", ylabel: str = "query position",
+def show_matrices(matrices: Mapping[str, object], xlabel: str | Sequence[str] = "key position",
+                  ylabel: str | Sequence[str] = "query position",
                   cmap: str = "viridis", vmin: float | None = 0.0, vmax: float | None = None, size: float = 3.0,
                   ticklabels: Sequence[str] | None = None):
     """Heatmaps side by side (masks, attention weights) with axis titles and, optionally, a label per row/column
-    (e.g. the tokens of a sequence). Taught in chapter 05."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(size * len(matrices), size), squeeze=False)
-    for ax, (title, m) in zip(axes[0], matrices.items()):
+    (e.g. the tokens of a sequence). ``xlabel``/``ylabel`` may be one label for all panels or one per panel.
+    Taught in chapter 05."""
+    n = len(matrices)
+    xlabels = [xlabel] * n if isinstance(xlabel, str) else list(xlabel)
+    ylabels = [ylabel] * n if isinstance(ylabel, str) else list(ylabel)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False)
+    for ax, (title, m), xlabel, ylabel in zip(axes[0], matrices.items(), xlabels, ylabels):
         im = ax.imshow(_as_numpy(m).astype(float), cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
@@ -120,11 +125,14 @@ def plot_cost_vs_length(table: pd.DataFrame):
         values = table[column].to_numpy(dtype=float)
         ax.loglog(lengths, values, marker="o", label="measured")
         guide = values[-1] * (lengths / lengths[-1]) ** 2
-        ax.loglog(lengths, guide, ls="--", color="grey", label="slope 2 (L^2)")
+        ax.loglog(lengths, guide, ls="--", color="grey", label="slope 2 ($L^2$)")
+        # one plain tick per measured length: log-scale minor labels (3x10^2, 4x10^2) collide
+        ax.set_xticks(lengths, [str(int(length)) for length in lengths])
+        ax.minorticks_off()
         ax.set_xlabel("sequence length L")
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
-    fig.suptitle("Self-attention cost grows like L^2")
+    fig.suptitle("Self-attention cost grows like $L^2$")
     fig.tight_layout()
     return fig
 
