@@ -17,10 +17,37 @@ from hiercourse.run import chapters
 
 # name -> (low, high) or exact value; every chapter must record each listed name.
 EXPECTED: dict[str, dict[str, object]] = {
-    "00_start_here": {},
-    "01_recommenders_and_hierarchical_interests": {},
-    "02_data_collection_and_preprocessing": {},
-    "03_feature_engineering": {},
+    "00_start_here": {
+        "python_ok": True,
+        "unneeded_frameworks_loaded": [],
+        "registered_datasets": ["ml-100k", "ml-1m", "ml-latest-small", "mnist", "shop"],
+        "seeded_draws_identical": True,
+    },
+    "01_recommenders_and_hierarchical_interests": {
+        "n_users": 610,
+        "n_interactions": 100_836,
+        "n_rated_items": 9_724,
+        "n_movies": 9_742,
+        "content_median_ties_with_target": (1, 1_000),
+        "shop_n_users": 1_000,
+    },
+    "02_data_collection_and_preprocessing": {
+        "ml_n_users": 610,
+        "ml_n_interactions": 100_836,
+        "implicit_ratings_ge_4": 48_580,
+        "kcore5_ratings": 90_274,
+        "kcore5_users": 610,
+        "kcore5_films": 3_650,
+        "split_n_users": 610,
+        "split_train_interactions": 99_616,
+        "bad_log_error_names_user": True,
+    },
+    "03_feature_engineering": {
+        "genre_vocabulary_size": 19,
+        "shop_n_categories": 30,
+        "events_vs_true_activity_spearman": (0.6, 1.0),
+        "ml_item_gini": (0.6, 0.8),
+    },
     "04_cnn_mathematics": {},
     "05_transformer_mathematics": {},
     "06_mnist_cnn": {
