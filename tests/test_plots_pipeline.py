@@ -90,6 +90,7 @@ def test_plots_draw_one_bar_per_node():
         plot_interest_tree(PATHS, level_names=["only one"])
     ax2 = plot_pipeline()
     assert len(ax2.patches) == len(STAGES)
+    assert "hiercourse" in ax2.get_title()  # the title explains the "hc." shorthand, not a stage name
     plt.close("all")
 
 

@@ -28,21 +28,26 @@ def plot_long_tail(frames: pd.DataFrame | dict[str, pd.DataFrame], head_fraction
     """Log-log rank-frequency plots of item popularity and user activity.
 
     ``frames`` is one interactions frame or a dict ``{label: frame}`` to compare
-    datasets. A straight-ish line on log-log axes is a power law: a few items
-    (users) take most interactions. The item panel shades the top
-    ``head_fraction`` of the first frame's items. Taught in chapters 02 and 03.
+    datasets. A steep fall on log-log axes means a long tail: a few items (users)
+    take most interactions (only a straight line would be a power law). The item
+    panel shades the top ``head_fraction`` of the first frame's items and says whose.
+    Taught in chapters 02 and 03.
     """
     frames = {"data": frames} if isinstance(frames, pd.DataFrame) else dict(frames)
     fig, (ax_items, ax_users) = plt.subplots(1, 2, figsize=(11, 4))
     for label, frame in frames.items():
         _rank_frequency(ax_items, frame["item"].value_counts().to_numpy(), label, "item")
         _rank_frequency(ax_users, frame["user"].value_counts().to_numpy(), label, "user")
-    first = next(iter(frames.values()))["item"].value_counts().to_numpy()
+    first_label, first_frame = next(iter(frames.items()))
+    first = first_frame["item"].value_counts().to_numpy()
     n_head = max(1, int(np.ceil(head_fraction * len(first))))
     share = first[:n_head].sum() / first.sum()
-    ax_items.axvspan(1, n_head, color="C1", alpha=0.12)
+    whose = f"{first_label}: " if len(frames) > 1 else ""
+    # grey, not a series colour: the band belongs to the first dataset, not to the second series
+    ax_items.axvspan(1, n_head, color="0.5", alpha=0.12)
     ax_items.text(1.1, first.min() if len(first) else 1,
-                  f"top {head_fraction:.0%} of items:\n{share:.0%} of interactions", fontsize=8, va="bottom")
+                  f"{whose}top {head_fraction:.0%} of items\n(shaded) take {share:.0%} of interactions",
+                  fontsize=8, va="bottom")
     ax_items.set_title("Item popularity (long tail)")
     ax_users.set_title("User activity")
     if len(frames) > 1:
@@ -94,9 +99,10 @@ def plot_sequence_lengths(lengths: np.ndarray | pd.Series | dict, bins: int = 40
 
 
 def plot_share_heatmap(shares: pd.DataFrame | dict[str, pd.DataFrame], n_users: int = 30, seed: int = 0,
-                       title: str = "Share of each user's events per category"):
+                       title: str = "Each user's share per category"):
     """Heatmap of users (rows) x nodes (columns) shares; a dict draws panels side by side
-    (e.g. ``{"truth": ..., "observed": ...}``) on the same sampled users.
+    (e.g. ``{"truth": ..., "observed": ...}``) on the same sampled users. ``title`` heads
+    the figure; each panel is titled by its key.
 
     Taught in chapter 03.
     """
@@ -114,7 +120,9 @@ def plot_share_heatmap(shares: pd.DataFrame | dict[str, pd.DataFrame], n_users: 
         image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=90, fontsize=7)
         ax.set_yticks(range(len(users)), [str(u) for u in users], fontsize=6)
-        ax.set(xlabel="category", ylabel="user", title=f"{title}{' - ' + label if label else ''}")
+        ax.set(xlabel="category", ylabel="user", title=label or title)
+    if any(tables):
+        fig.suptitle(f"{title} ({len(users)} random users)")
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="share")
     return fig
 

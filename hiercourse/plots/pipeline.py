@@ -106,18 +106,20 @@ def pipeline_mermaid(direction: str = "LR") -> str:
     return "\n".join(lines)
 
 
-def plot_pipeline(ax=None, show_modules: bool = True):
+def plot_pipeline(ax=None, show_modules: bool = True,
+                  title: str | None = "The course's pipeline (hc. = hiercourse.)"):
     """Draw the pipeline as boxes and arrows, left to right; returns the Axes.
 
+    Module names are shortened to ``hc.`` to fit the boxes; the default title says so.
     Taught in chapter 01.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(13, 2.4))
+        _, ax = plt.subplots(figsize=(13, 2.6))
     n = len(STAGES)
-    width, gap, height = 1.2, 0.45, 0.8
+    width, gap, height = 1.35, 0.4, 0.8
     colours = plt.get_cmap("Blues")(np.linspace(0.25, 0.6, n))
     for k, (stage, colour) in enumerate(zip(STAGES, colours)):
         x = k * (width + gap)
@@ -127,9 +129,9 @@ def plot_pipeline(ax=None, show_modules: bool = True):
                 facecolor=colour, edgecolor="#1f3b5c", linewidth=1.2,
             )
         )
-        title = stage.title.replace(" ", "\n", 1) if len(stage.title) > 14 else stage.title
-        size = 8.5 if max(len(part) for part in title.split("\n")) > 13 else 9.5
-        ax.text(x + width / 2, height * 0.64, title, ha="center", va="center",
+        name = stage.title.replace(" ", "\n", 1) if len(stage.title) > 14 else stage.title
+        size = 8 if max(len(part) for part in name.split("\n")) > 13 else 9.5
+        ax.text(x + width / 2, height * 0.64, name, ha="center", va="center",
                 fontsize=size, fontweight="bold")
         if show_modules:
             modules = "\n".join(m.replace("hiercourse.", "hc.") for m in stage.modules)
@@ -144,6 +146,8 @@ def plot_pipeline(ax=None, show_modules: bool = True):
     ax.set_ylim(-0.35, height + 0.1)
     ax.set_aspect("equal")
     ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
     return ax
 
 
@@ -203,6 +207,9 @@ def plot_interest_tree(paths: Sequence[str], weights: Sequence[float] | None = N
     if ax is None:
         _, ax = plt.subplots(figsize=(11, 1.1 + 0.9 * depth))
     palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+    # Width of one character of the 8-point labels, as a fraction of the axis (shares run 0..1).
+    axis_points = ax.get_position().width * ax.figure.get_figwidth() * 72
+    char_width = 0.6 * 8 / axis_points
     # Lay out level by level: a node starts where its parent starts plus its earlier siblings.
     # One barh call per level (a long history has thousands of leaves).
     start: dict[str, float] = {}
@@ -227,7 +234,11 @@ def plot_interest_tree(paths: Sequence[str], weights: Sequence[float] | None = N
                 color=[to_rgba(b, alpha=alpha) for b in bases], edgecolor="white",
                 linewidth=0.8 if len(here) < 200 else 0.2)
         for row in here[here["share"] >= min_label_share].itertuples(index=False):
-            text = row.label if len(row.label) <= 22 else row.label[:20] + "..."
+            # Shorten a label to what its box can hold, so neighbouring labels never overlap.
+            room = int(row.share / char_width) - 1
+            text = row.label if len(row.label) <= room else row.label[: room - 1] + "."
+            if room < 3:
+                continue
             ax.text(row.x + row.share / 2, y, f"{text}\n{row.share:.0%}", ha="center",
                     va="center", fontsize=8)
     names = list(level_names) if level_names is not None else [f"level {k}" for k in range(depth)]
