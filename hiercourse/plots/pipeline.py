@@ -70,7 +70,7 @@ STAGES: tuple[Stage, ...] = (
         "Recommendations",
         "full-ranking evaluation and top-K lists with titles, categories and explanations",
         ("hiercourse.evaluation", "hiercourse.recommend"),
-        ("09", "11"),
+        ("09",),
     ),
 )
 
