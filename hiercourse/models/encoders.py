@@ -1,0 +1,207 @@
+"""Behaviour-sequence encoders: DNN (mean + MLP), CNN (Caser), Transformer (SASRec), GRU4Rec.
+
+Each encoder maps embedded behaviours ``x [B, L, d]`` and their mask ``[B, L]``
+(True = a real item, False = left padding) to one state per position ``[B, L, d]``,
+where the state at ``t`` sees only positions ``<= t``. What each one *sees* differs:
+
+- DNN (YouTube-DNN, Covington et al. 2016): the mean of everything so far, order lost.
+- CNN (Caser, Tang & Wang 2018): the last ``window`` items only, as a ``window x d``
+  image read by horizontal filters (several heights: union-level patterns) and a
+  vertical filter (a learned weighted sum of the rows).
+- Transformer (SASRec, Kang & McAuley 2018): causal self-attention over every
+  earlier position, with learned position embeddings.
+- GRU4Rec (Hidasi et al. 2016): a recurrent state, the reference from before attention.
+
+The ``*Recommender`` classes wrap an encoder in the shared base (tied item
+embeddings, full-softmax next-item loss). Taught in chapter 07.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..datasets.schema import DataError
+from .sequence import SequenceRecommender
+
+
+class MeanEncoder(nn.Module):
+    """YouTube-DNN: the mean of the history so far (causal prefix means), then an MLP.
+
+    Taught in chapter 07.
+    """
+
+    def __init__(self, dim: int = 64, dropout: float = 0.2, hidden: int | None = None) -> None:
+        super().__init__()
+        hidden = hidden or 2 * dim
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        counts = mask.cumsum(1).clamp(min=1).unsqueeze(-1).to(x.dtype)
+        prefix_mean = x.cumsum(1) / counts  # padding rows of x are zero
+        return self.norm(prefix_mean + self.mlp(prefix_mean))
+
+
+class CaserEncoder(nn.Module):
+    """Caser: horizontal convolutions (heights 1..window) + a vertical one over the last ``window`` items.
+
+    Every position gets its own window (the ``window`` items ending there, zero
+    padded on the left), so one pass trains on all windows of a sequence.
+    Taught in chapter 07.
+    """
+
+    def __init__(self, dim: int = 64, window: int = 5, n_horizontal: int = 16, n_vertical: int = 4,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        if window < 1:
+            raise DataError(f"window must be >= 1, got {window}.")
+        self.window = int(window)
+        # a horizontal filter of height h spans h consecutive items and the whole embedding
+        self.horizontal = nn.ModuleList(
+            nn.Conv1d(dim, n_horizontal, kernel_size=h) for h in range(1, window + 1)
+        )
+        # the vertical filter: a learned weighted sum of the window's rows, per filter
+        self.vertical = nn.Parameter(torch.randn(n_vertical, window) / math.sqrt(window))
+        features = n_horizontal * window + n_vertical * dim
+        self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, dim), nn.ReLU())
+        self.norm = nn.LayerNorm(dim)
+
+    def windows(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, L, window, d]: for each position, the ``window`` items ending there (oldest first)."""
+        padded = nn.functional.pad(x, (0, 0, self.window - 1, 0))
+        return padded.unfold(1, self.window, 1).transpose(2, 3)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = x.shape
+        win = self.windows(x).reshape(batch * length, self.window, dim)
+        channels = win.transpose(1, 2)  # [N, d, window]: Conv1d slides along the window
+        horizontal = [conv(channels).relu().amax(dim=2) for conv in self.horizontal]  # max over time
+        vertical = torch.einsum("nwd,vw->nvd", win, self.vertical).flatten(1)
+        out = self.project(torch.cat(horizontal + [vertical], dim=1))
+        return self.norm(out).reshape(batch, length, dim)
+
+
+def attention_mask(mask: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Bool [B * n_heads, L, L], True = may NOT attend: future positions and padding keys.
+
+    Every position may attend to itself, so a padding query never has an empty row
+    (an all-masked row would give NaN); padding outputs are ignored downstream.
+    """
+    length = mask.shape[1]
+    future = torch.ones(length, length, dtype=torch.bool, device=mask.device).triu(1)
+    blocked = future.unsqueeze(0) | ~mask.unsqueeze(1)  # [B, L(query), L(key)]
+    blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=mask.device)
+    return blocked.repeat_interleave(n_heads, dim=0)
+
+
+class SASRecEncoder(nn.Module):
+    """SASRec: learned positions + causal multi-head self-attention (pre-norm blocks).
+
+    Positions are counted so that the most recent slot is always ``max_len - 1``
+    (histories are left-padded to the same length in training and scoring).
+    Taught in chapter 07.
+    """
+
+    def __init__(self, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 2,
+                 dropout: float = 0.2, feedforward: int | None = None) -> None:
+        super().__init__()
+        self.max_len = int(max_len)
+        self.n_heads = int(n_heads)
+        self.position = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.position.weight, std=0.05)
+        self.input_norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(
+            dim, n_heads, dim_feedforward=feedforward or 2 * dim, dropout=dropout,
+            activation="gelu", batch_first=True, norm_first=True,
+        )
+        self.blocks = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.output_norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        length = x.shape[1]
+        if length > self.max_len:
+            raise DataError(
+                f"history length {length} exceeds the model's max_len {self.max_len}; "
+                f"pass max_len={length} when building the model or shorten the history."
+            )
+        positions = torch.arange(self.max_len - length, self.max_len, device=x.device)
+        x = self.dropout(self.input_norm(x + self.position(positions)))
+        h = self.blocks(x, mask=attention_mask(mask, self.n_heads))
+        return self.output_norm(h)
+
+
+class GRUEncoder(nn.Module):
+    """GRU4Rec: a gated recurrent state read after each item. Taught in chapter 07."""
+
+    def __init__(self, dim: int = 64, dropout: float = 0.2, n_layers: int = 1) -> None:
+        super().__init__()
+        self.gru = nn.GRU(dim, dim, num_layers=n_layers, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h, _ = self.gru(x)
+        return self.dropout(h)
+
+
+ENCODERS = {"dnn": MeanEncoder, "cnn": CaserEncoder, "sasrec": SASRecEncoder, "gru": GRUEncoder}
+
+
+def make_encoder(name: str, dim: int = 64, max_len: int = 50, dropout: float = 0.2, **kwargs) -> nn.Module:
+    """Build an encoder by name: "dnn", "cnn", "sasrec" or "gru". Taught in chapter 07."""
+    key = name.lower()
+    if key not in ENCODERS:
+        raise DataError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}.")
+    if key == "sasrec":
+        kwargs.setdefault("max_len", max_len)
+    return ENCODERS[key](dim=dim, dropout=dropout, **kwargs)
+
+
+class DNNRecommender(SequenceRecommender):
+    """YouTube-DNN-style recommender (mean of the history + MLP). Taught in chapter 07."""
+
+    def __init__(self, n_items: int, dim: int = 64, dropout: float = 0.2, **kwargs) -> None:
+        super().__init__(n_items, MeanEncoder(dim, dropout, **kwargs), dim, dropout)
+        self.config = dict(n_items=n_items, dim=dim, dropout=dropout, **kwargs)  # for training.save/load
+
+
+class CaserRecommender(SequenceRecommender):
+    """Caser-style CNN recommender over the last ``window`` items. Taught in chapter 07."""
+
+    def __init__(self, n_items: int, dim: int = 64, window: int = 5, dropout: float = 0.2, **kwargs) -> None:
+        super().__init__(n_items, CaserEncoder(dim, window, dropout=dropout, **kwargs), dim, dropout)
+        self.config = dict(n_items=n_items, dim=dim, window=window, dropout=dropout, **kwargs)
+
+
+class SASRec(SequenceRecommender):
+    """SASRec: the Transformer recommender (causal self-attention). Taught in chapter 07."""
+
+    def __init__(self, n_items: int, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 2,
+                 dropout: float = 0.2, **kwargs) -> None:
+        encoder = SASRecEncoder(dim, max_len, n_layers, n_heads, dropout, **kwargs)
+        super().__init__(n_items, encoder, dim, dropout)
+        self.config = dict(n_items=n_items, dim=dim, max_len=max_len, n_layers=n_layers, n_heads=n_heads,
+                           dropout=dropout, **kwargs)
+
+
+class GRU4Rec(SequenceRecommender):
+    """GRU4Rec: the recurrent reference. Taught in chapter 07."""
+
+    def __init__(self, n_items: int, dim: int = 64, dropout: float = 0.2, **kwargs) -> None:
+        super().__init__(n_items, GRUEncoder(dim, dropout, **kwargs), dim, dropout)
+        self.config = dict(n_items=n_items, dim=dim, dropout=dropout, **kwargs)
+
+
+MODELS = {"dnn": DNNRecommender, "cnn": CaserRecommender, "sasrec": SASRec, "gru": GRU4Rec}
+
+
+def make_model(name: str, n_items: int, **kwargs) -> SequenceRecommender:
+    """Build a chapter-07 recommender by name ("dnn", "cnn", "sasrec", "gru"). Taught in chapter 07."""
+    key = name.lower()
+    if key not in MODELS:
+        raise DataError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.")
+    return MODELS[key](n_items, **kwargs)

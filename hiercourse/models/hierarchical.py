@@ -1,0 +1,316 @@
+"""The hierarchical interest model: behaviours -> per-node interests -> coarse-to-fine scores.
+
+Items carry a path in a hierarchy, coarse to fine (``item_paths[j, l]`` is item
+j's node at level l, 1-based per level, 0 = none). For a user's behaviours
+``i_1 .. i_T``:
+
+1. Behaviour level: ``h_t = Enc(e_{i_t} + sum_l g^l_{c_l(i_t)} + p_t)``, ``Enc`` one of
+   the chapter-07 encoders ("dnn", "cnn", "sasrec"; "gru" too). Items are scored with
+   the same path-enriched vectors ``v_j = e_j + sum_l g^l_{c_l(j)}`` (tied), so rare
+   items borrow strength from their category.
+2. Interest level: for every node ``c`` of level ``l``, attention pooling over the
+   behaviours in ``c``: ``z^l_c = sum_{t in c} alpha_t h_t`` (``alpha`` a softmax of
+   ``a(h_t)`` within the node), and a distribution ``beta^l`` over the nodes
+   (learned from ``h_T``, the node embeddings and the node's share of the history).
+   ``beta`` is the user's readable interest tree.
+3. User level: for candidate ``j``, ``u(j) = h_T + sum_l gate^l_{c_l(j)} z^l_{c_l(j)}``
+   (a sigmoid gate per level and node) and
+   ``s(u, j) = u(j) . v_j + sum_l log beta^l_{c_l(j)}``.
+4. Loss: next-item cross-entropy over all items at every position, plus
+   ``aux_weight`` x the cross-entropy of the next item's node at each level (beta after
+   every prefix). Earlier positions are scored by their behaviour state alone
+   (``h_t . v_j``, SASRec's objective on path-enriched vectors); the full score, with
+   the interest vectors and the prior, is trained at the last position, where the user
+   level lives and where recommendations are made. A training step then costs little
+   more than SASRec's (the [B, L, n_items] full softmax dominates both).
+
+Everything is batched. Per-node pooling is a one-hot matmul (``node_pooling``).
+Scoring all items never builds a [B, n_items, d] tensor: node vectors are scored
+against all items (``[B, n_nodes, n_items]``) and each item gathers its own node.
+
+Taught in chapter 08.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..datasets.schema import DataError
+from .encoders import make_encoder
+from .sequence import SequenceRecommender, check_sequences
+
+SHARE_SMOOTHING = 0.01  # keeps log(share) finite for nodes the history never visited
+
+
+def node_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor, n_nodes: int,
+                 causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean of the behaviours in each node, as a one-hot matmul.
+
+    ``h [B, L, d]``, ``nodes [B, L]`` (1..n_nodes, 0 = padding), ``weights [B, L]`` (>= 0).
+    Returns ``(z, mass)``: ``z [B, n_nodes, d]`` and the weight mass per node ``[B, n_nodes]``
+    (0 for nodes absent from the history; their z is 0). With ``causal=True`` the
+    pooling is done for every prefix: ``z [B, L, n_nodes, d]``, ``mass [B, L, n_nodes]``
+    (cumulative sums along time, for training every position at once).
+
+    Taught in chapter 08.
+    """
+    onehot = F.one_hot(nodes, n_nodes + 1)[..., 1:].to(h.dtype)  # [B, L, C]; padding -> all zero
+    weighted = onehot * weights.unsqueeze(-1)
+    if causal:
+        mass = weighted.cumsum(1)
+        total = (weighted.unsqueeze(-1) * h.unsqueeze(2)).cumsum(1)  # [B, L, C, d]
+        return total / mass.clamp_min(1e-12).unsqueeze(-1), mass
+    mass = weighted.sum(1)
+    total = weighted.transpose(1, 2) @ h  # [B, C, L] @ [B, L, d]: the one-hot matmul
+    return total / mass.clamp_min(1e-12).unsqueeze(-1), mass
+
+
+class HierarchicalInterestModel(SequenceRecommender):
+    """The course's hierarchical interest model (module docstring): any encoder + a hierarchy.
+
+    ``item_paths``: ``[n_items + 1, n_levels]`` node ids (a split's ``item_paths``, or
+    ``learn_hierarchy(...).item_paths``). ``node_names``/``level_names`` label the
+    interest tree. ``use_interest``/``use_prior``/``aux_weight`` switch the parts off
+    for ablations. Taught in chapter 08.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        item_paths,
+        encoder: str = "sasrec",
+        dim: int = 64,
+        max_len: int = 50,
+        dropout: float = 0.2,
+        aux_weight: float = 0.5,
+        use_interest: bool = True,
+        use_prior: bool = True,
+        level_names: Sequence[str] | None = None,
+        node_names: Sequence[Sequence[str]] | None = None,
+        **encoder_kwargs,
+    ) -> None:
+        paths = torch.as_tensor(np.asarray(item_paths), dtype=torch.long)
+        if paths.dim() != 2 or paths.shape[0] != n_items + 1 or paths.shape[1] < 1:
+            raise DataError(
+                f"item_paths must be [n_items + 1, n_levels] = [{n_items + 1}, >=1], got {tuple(paths.shape)}; "
+                "pass split.item_paths (or learn_hierarchy(...).item_paths) of the same split as n_items."
+            )
+        if int(paths.min()) < 0:
+            raise DataError("item_paths holds negative node ids; node ids are 1-based per level, 0 = none.")
+        super().__init__(n_items, make_encoder(encoder, dim, max_len, dropout, **encoder_kwargs), dim, dropout)
+        self.encoder_name = encoder
+        self.register_buffer("item_paths", paths.clone())
+        self.n_levels = paths.shape[1]
+        self.n_nodes = [max(1, int(paths[:, l].max())) for l in range(self.n_levels)]
+        self.level_names = list(level_names) if level_names else [f"level {l + 1}" for l in range(self.n_levels)]
+        self.node_names = [list(n) for n in node_names] if node_names else [
+            ["<pad>"] + [f"{self.level_names[l]} {k}" for k in range(1, c + 1)] for l, c in enumerate(self.n_nodes)
+        ]
+        self.aux_weight = float(aux_weight)
+        self.use_interest = bool(use_interest)
+        self.use_prior = bool(use_prior)
+        self.node_embeddings = nn.ModuleList(nn.Embedding(c + 1, dim, padding_idx=0) for c in self.n_nodes)
+        for emb in self.node_embeddings:
+            nn.init.normal_(emb.weight, std=0.05)
+            with torch.no_grad():
+                emb.weight[0].zero_()
+        self.attention = nn.ModuleList(nn.Linear(dim, 1) for _ in self.n_nodes)  # a(h_t)
+        self.gate_state = nn.ModuleList(nn.Linear(dim, 1) for _ in self.n_nodes)  # gate from h_T
+        self.gate_interest = nn.ModuleList(nn.Linear(dim, 1, bias=False) for _ in self.n_nodes)  # ... and z_c
+        self.node_query = nn.ModuleList(nn.Linear(dim, dim) for _ in self.n_nodes)  # beta from h_T . g_c
+        self.node_bias = nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in self.n_nodes)
+        self.share_weight = nn.Parameter(torch.ones(self.n_levels))  # weight of log(history share) in beta
+        # one-hot of each item's node per level (column 0 of a block = "no node") + a padding-item column
+        blocks = [F.one_hot(paths[:, l], c + 1) for l, c in enumerate(self.n_nodes)]
+        onehot = torch.cat(blocks + [torch.zeros(len(paths), 1, dtype=torch.long)], 1).float()
+        onehot[0] = 0
+        onehot[0, -1] = 1
+        self.register_buffer("prior_onehot", onehot)
+        self.config = dict(n_items=n_items, item_paths=paths.tolist(), encoder=encoder, dim=dim, max_len=max_len,
+                           dropout=dropout, aux_weight=aux_weight, use_interest=use_interest, use_prior=use_prior,
+                           level_names=self.level_names, node_names=self.node_names, **encoder_kwargs)
+
+    # ------------------------------------------------------------------ pieces
+    def item_vectors(self) -> torch.Tensor:
+        """[n_items + 1, d]: ``e_j + sum_l g^l_{c_l(j)}`` (row 0 stays 0)."""
+        vectors = self.item_embedding.weight
+        for level, emb in enumerate(self.node_embeddings):
+            vectors = vectors + emb(self.item_paths[:, level])
+        return vectors
+
+    def level_interests(self, h: torch.Tensor, seq: torch.Tensor, level: int, every_position: bool = False) -> dict:
+        """Interest-level tensors of one level.
+
+        Returns ``nodes [B, L]``, ``alpha_weights [B, L]`` (unnormalised ``exp(a_t)``),
+        ``z [B, C, d]`` and ``mass [B, C]`` (attention pooling over the whole history),
+        ``gate [B, C]``, and ``share`` (the naive frequency), ``logits``, ``log_beta``, ``beta``
+        ``[B, Q, C]`` with Q = L (``every_position``: beta after every prefix, for training) or 1.
+        """
+        n_nodes = self.n_nodes[level]
+        nodes = self.item_paths[seq, level]  # [B, L]; padding -> 0
+        present = nodes > 0
+        # bounded scores: exp never under/overflows
+        weights = torch.exp(4.0 * torch.tanh(self.attention[level](h).squeeze(-1))) * present
+        z, mass = node_pooling(h, nodes, weights, n_nodes)
+        onehot = F.one_hot(nodes, n_nodes + 1)[..., 1:].to(h.dtype)
+        counts = onehot.cumsum(1) if every_position else onehot.sum(1, keepdim=True)
+        state = h if every_position else h[:, -1:]
+        share = counts / counts.sum(-1, keepdim=True).clamp_min(1.0)
+        node_keys = self.node_embeddings[level].weight[1:]  # [C, d]
+        logits = (
+            self.node_query[level](state) @ node_keys.T
+            + self.node_bias[level]
+            + self.share_weight[level] * torch.log(share + SHARE_SMOOTHING)
+        )
+        gate = torch.sigmoid(self.gate_state[level](h[:, -1]) + self.gate_interest[level](z).squeeze(-1))
+        gate = gate * (mass > 0)  # a node the history never visited has no interest vector
+        return {
+            "nodes": nodes, "alpha_weights": weights, "z": z, "mass": mass, "gate": gate, "share": share,
+            "logits": logits, "log_beta": F.log_softmax(logits, -1), "beta": logits.softmax(-1),
+        }
+
+    def interest_scores(self, vectors: torch.Tensor, levels: list[dict]) -> torch.Tensor:
+        """``[B, n_items + 1]``: ``sum_l gate^l_{c_l(j)} z^l_{c_l(j)} . v_j`` for every item j.
+
+        Node by node first (``[B, C, d] @ V.T`` is ``[B, C, n_items + 1]``), then each item
+        picks its own node's column: no ``[B, n_items, d]`` tensor is ever built.
+        """
+        total = 0.0
+        for level, out in enumerate(levels):  # a handful of levels, each fully batched
+            node_scores = (out["gate"].unsqueeze(-1) * out["z"]) @ vectors.T  # [B, C, n_items + 1]
+            item_nodes = self.item_paths[:, level]
+            index = (item_nodes - 1).clamp_min(0).expand(len(node_scores), 1, -1)
+            total = total + node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
+        return total
+
+    def prior_scores(self, log_betas: list[torch.Tensor]) -> torch.Tensor:
+        """``[..., n_items + 1]``: ``sum_l log beta^l_{c_l(j)}`` for every item j, as one one-hot matmul
+        (items with no node at a level get 0 there; the padding item gets -1e9: never a candidate).
+        ``log_betas``: one ``[..., C_l]`` tensor per level."""
+        blocks = [F.pad(lb * float(self.use_prior), (1, 0)) for lb in log_betas]
+        blocks.append(torch.full_like(blocks[0][..., :1], -1e9))
+        return torch.cat(blocks, -1) @ self.prior_onehot.T
+
+    def _all_scores(self, seq: torch.Tensor, every_position: bool = False):
+        """Scores after the whole history ``[B, n_items + 1]`` (and, with ``every_position``, the
+        behaviour scores ``h_t . v_j`` after every earlier prefix ``[B, L - 1, n_items + 1]``) + level outputs.
+
+        The interest and user levels summarise the whole history, so their terms are added where
+        recommendations are made: after the last behaviour. ``beta`` is still computed after every
+        prefix (cheap: ``[B, L, C]``) for the auxiliary loss.
+        """
+        vectors = self.item_vectors()
+        h = self.hidden(seq, vectors)
+        levels = [self.level_interests(h, seq, level, every_position) for level in range(self.n_levels)]
+        last = h[:, -1] @ vectors.T + self.prior_scores([out["log_beta"][:, -1] for out in levels])
+        if self.use_interest:
+            last = last + self.interest_scores(vectors, levels)
+        early = None
+        if every_position:  # behaviour scores only: the costly [B, L, n_items] work stays SASRec's
+            early = h[:, :-1] @ vectors.T
+        return last, early, levels
+
+    # ------------------------------------------------------------------ the model interface
+    def scores(self, history: torch.Tensor, users: torch.Tensor | None = None,
+               chunk: int = 128) -> torch.Tensor:
+        """[B, n_items + 1]: ``s(u, j)`` for every item (users in chunks to bound memory)."""
+        check_sequences(history, self.n_items)
+        parts = [self._all_scores(history[i:i + chunk])[0] for i in range(0, len(history), chunk)]
+        return torch.cat(parts) if parts else history.new_zeros((0, self.n_items + 1), dtype=torch.float)
+
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Next-item CE over all items at every position + ``aux_weight`` x per-level node CE."""
+        check_sequences(inputs, self.n_items, "inputs")
+        keep = targets > 0
+        if not keep.any():
+            raise DataError("the batch has no target (all targets are padding); check train_windows.")
+        last, early, levels = self._all_scores(inputs, every_position=True)
+        # the padding column holds -1e9, so each softmax runs over the real items only
+        total = F.cross_entropy(last, targets[:, -1], ignore_index=0, reduction="sum")
+        if early.shape[1]:
+            total = total + F.cross_entropy(early.flatten(0, 1), targets[:, :-1].flatten(), ignore_index=0,
+                                            reduction="sum")
+        loss = total / keep.sum()
+        if self.aux_weight:
+            for level, out in enumerate(levels):
+                node_targets = self.item_paths[targets, level]
+                has = keep & (node_targets > 0)
+                if has.any():
+                    loss = loss + self.aux_weight * F.cross_entropy(out["logits"][has], node_targets[has] - 1)
+        return loss
+
+    # ------------------------------------------------------------------ reading the interest tree
+    @torch.no_grad()
+    def interests(self, history: torch.Tensor) -> list[dict]:
+        """Per level: ``beta``, ``share``, ``gate`` ``[B, C]`` and ``z [B, C, d]`` for whole histories."""
+        check_sequences(history, self.n_items)
+        was_training = self.training
+        self.eval()
+        try:
+            h = self.hidden(history)
+            out = []
+            for level in range(self.n_levels):
+                lv = self.level_interests(h, history, level)
+                alpha = lv["alpha_weights"] / lv["mass"].gather(1, (lv["nodes"] - 1).clamp_min(0)).clamp_min(1e-12)
+                out.append({
+                    "beta": lv["beta"][:, 0], "share": lv["share"][:, 0], "gate": lv["gate"], "z": lv["z"],
+                    "mass": lv["mass"], "nodes": lv["nodes"], "alpha": alpha * (lv["nodes"] > 0),
+                })
+            return out
+        finally:
+            self.train(was_training)
+
+    def interest_tree(self, history: torch.Tensor, users=None, top: int = 5,
+                      item_names: Sequence[str] | None = None, items_per_node: int = 3) -> pd.DataFrame:
+        """A tidy table of each user's interest tree: the ``top`` nodes per level by ``beta``.
+
+        Columns: ``user, level, level_name, node, node_name, beta, share`` (the node's
+        share of the history, the naive estimate), ``n_behaviours``, ``items``: the
+        history items behind the node, most attended first (names when
+        ``item_names[j]`` is given for item code j). Taught in chapter 08.
+        """
+        if history.dim() == 1:
+            history = history.unsqueeze(0)
+        users = np.arange(len(history)) if users is None else np.asarray(users).reshape(-1)
+        if len(users) != len(history):
+            raise DataError(f"got {len(users)} users for {len(history)} histories; pass one user per row.")
+        levels = self.interests(history)
+        rows = []
+        seq = history.cpu().numpy()
+        for level, lv in enumerate(levels):
+            beta, share = lv["beta"].cpu(), lv["share"].cpu()
+            k = min(top, beta.shape[1])
+            top_beta, top_nodes = beta.topk(k, dim=1)
+            frame = pd.DataFrame({
+                "user": np.repeat(users, k),
+                "row": np.repeat(np.arange(len(users)), k),
+                "level": level,
+                "level_name": self.level_names[level],
+                "node": (top_nodes + 1).reshape(-1).numpy(),
+                "beta": top_beta.reshape(-1).numpy(),
+                "share": share.gather(1, top_nodes).reshape(-1).numpy(),
+            })
+            # the behaviours behind each node: a long table of (row, node, item, alpha)
+            nodes, alpha = lv["nodes"].cpu().numpy(), lv["alpha"].cpu().numpy()
+            r, t = np.nonzero(nodes > 0)
+            behaviours = pd.DataFrame({"row": r, "node": nodes[r, t], "item": seq[r, t], "alpha": alpha[r, t]})
+            behaviours = behaviours.sort_values(["row", "node", "alpha"], ascending=[True, True, False])
+            named = behaviours["item"].map(lambda j: item_names[j]) if item_names is not None else behaviours["item"]
+            behaviours = behaviours.assign(name=named)
+            grouped = behaviours.groupby(["row", "node"])
+            lists = grouped["name"].apply(lambda s: list(dict.fromkeys(s))[:items_per_node]).rename("items")
+            frame = frame.join(grouped.size().rename("n_behaviours"), on=["row", "node"])
+            frame = frame.join(lists, on=["row", "node"])
+            frame["n_behaviours"] = frame["n_behaviours"].fillna(0).astype(int)
+            frame["items"] = [v if isinstance(v, list) else [] for v in frame["items"]]
+            frame["node_name"] = [self.node_names[level][n] for n in frame["node"]]
+            rows.append(frame)
+        tree = pd.concat(rows, ignore_index=True)
+        tree = tree.sort_values(["row", "level", "beta"], ascending=[True, True, False]).drop(columns="row")
+        return tree[["user", "level", "level_name", "node", "node_name", "beta", "share", "n_behaviours", "items"]]\
+            .reset_index(drop=True)

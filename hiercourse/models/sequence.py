@@ -1,0 +1,86 @@
+"""The base every sequence recommender shares: item embeddings, tied scoring, next-item loss.
+
+A sequence model reads a left-padded history ``[B, L]`` (0 = padding), turns it
+into one hidden state per position with an *encoder* (chapter 07: mean + MLP,
+Caser convolutions, causal self-attention, GRU), and scores every item by a dot
+product with the same item embeddings it read the history with (tied input and
+output embeddings): ``score(j) = h_T . e_j``.
+
+Taught in chapter 07.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..datasets.schema import DataError
+
+
+def check_sequences(seq: torch.Tensor, n_items: int, what: str = "history") -> None:
+    """Raise a DataError when ``seq`` is not a [B, L] tensor of item codes 0..n_items."""
+    if seq.dim() != 2:
+        raise DataError(f"{what} must be a [batch, length] LongTensor of item codes, got shape {tuple(seq.shape)}.")
+    if seq.dtype not in (torch.int64, torch.int32):
+        raise DataError(f"{what} must hold integer item codes (torch.long), got {seq.dtype}.")
+    if seq.numel() and (int(seq.min()) < 0 or int(seq.max()) > n_items):
+        raise DataError(
+            f"{what} holds item codes outside 0..{n_items} (min {int(seq.min())}, max {int(seq.max())}); "
+            "encode items with the split's IdMap (0 is padding) and build the model with that split's n_items."
+        )
+
+
+def next_item_loss(item_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over all items; ``item_logits`` [N, n_items] has no padding column (item j is column j-1)."""
+    return F.cross_entropy(item_logits, targets - 1)
+
+
+class SequenceRecommender(nn.Module):
+    """Item embeddings + an encoder + tied dot-product scoring (the chapter-07 family).
+
+    ``encoder`` maps ``(x [B, L, d], mask [B, L]) -> h [B, L, d]`` where ``h[:, t]``
+    may only depend on positions ``<= t`` (so one pass trains every prefix).
+
+    Taught in chapter 07.
+    """
+
+    def __init__(self, n_items: int, encoder: nn.Module, dim: int = 64, dropout: float = 0.2) -> None:
+        super().__init__()
+        if n_items < 1:
+            raise DataError(f"n_items must be >= 1, got {n_items}.")
+        self.n_items = int(n_items)
+        self.dim = int(dim)
+        self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        nn.init.normal_(self.item_embedding.weight, std=0.05)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+        self.input_dropout = nn.Dropout(dropout)
+        self.encoder = encoder
+
+    # -- the pieces, overridable by richer models (the hierarchical one adds path embeddings)
+    def item_vectors(self) -> torch.Tensor:
+        """[n_items + 1, d]: the vector of every item, used to read histories and to score."""
+        return self.item_embedding.weight
+
+    def hidden(self, seq: torch.Tensor, vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, L, d]: the encoder's state after each position (padding positions are zeroed inputs)."""
+        vectors = self.item_vectors() if vectors is None else vectors
+        mask = seq > 0
+        x = vectors[seq] * mask.unsqueeze(-1)
+        return self.encoder(self.input_dropout(x), mask)
+
+    def scores(self, history: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, n_items + 1]: a score for every item after the history (``users`` is ignored)."""
+        check_sequences(history, self.n_items)
+        vectors = self.item_vectors()
+        return self.hidden(history, vectors)[:, -1] @ vectors.T
+
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Next-item cross-entropy over all items at every non-pad target position."""
+        check_sequences(inputs, self.n_items, "inputs")
+        vectors = self.item_vectors()
+        keep = targets > 0
+        if not keep.any():
+            raise DataError("the batch has no target (all targets are padding); check train_windows.")
+        h = self.hidden(inputs, vectors)[keep]
+        return next_item_loss(h @ vectors[1:].T, targets[keep])

@@ -1,0 +1,205 @@
+"""Chapter-08 hierarchical interest model: pooling, beta, scoring, learned taxonomy, interest recovery."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hiercourse.datasets.schema import DataError
+from hiercourse.interests import history_shares, interest_recovery, rowwise_spearman, truth_weights
+from hiercourse.models.hierarchical import HierarchicalInterestModel, node_pooling
+from hiercourse.models.taxonomy import kmeans, learn_hierarchy, with_taxonomy
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one thread avoids OpenMP oversubscription on a shared CPU (100x slower there)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+N_ITEMS, DIM, LENGTH = 30, 16, 10
+
+
+def toy_paths() -> np.ndarray:
+    paths = np.zeros((N_ITEMS + 1, 2), dtype=np.int64)
+    paths[1:, 1] = np.arange(N_ITEMS) % 6 + 1  # 6 fine nodes ...
+    paths[1:, 0] = (paths[1:, 1] - 1) // 2 + 1  # ... nested in 3 coarse ones
+    return paths
+
+
+def toy_batch(seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    seq = torch.randint(1, N_ITEMS + 1, (4, LENGTH), generator=g)
+    seq[0, :4] = 0
+    seq[2, :7] = 0
+    return seq
+
+
+def build(encoder: str = "sasrec", **kwargs) -> HierarchicalInterestModel:
+    torch.manual_seed(0)
+    return HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder=encoder, dim=DIM, max_len=LENGTH, **kwargs).eval()
+
+
+def test_node_pooling_matches_a_slow_loop():
+    torch.manual_seed(0)
+    h = torch.randn(3, 6, 4)
+    nodes = torch.tensor([[0, 1, 2, 1, 3, 1], [0, 0, 2, 2, 2, 1], [3, 3, 3, 3, 3, 3]])
+    weights = torch.rand(3, 6) * (nodes > 0)
+    z, mass = node_pooling(h, nodes, weights, n_nodes=3)
+    zc, massc = node_pooling(h, nodes, weights, n_nodes=3, causal=True)
+    for b in range(3):
+        for c in range(1, 4):
+            for t in range(6):  # every prefix, for the causal version
+                ts = [s for s in range(t + 1) if nodes[b, s] == c]
+                m = sum(weights[b, s] for s in ts)
+                ref = sum(weights[b, s] * h[b, s] for s in ts) / m if ts else torch.zeros(4)
+                assert torch.allclose(zc[b, t, c - 1], ref, atol=1e-5)
+                assert torch.isclose(massc[b, t, c - 1], torch.as_tensor(float(m)), atol=1e-6)
+            assert torch.allclose(z[b, c - 1], zc[b, -1, c - 1], atol=1e-5)
+    assert torch.allclose(mass, massc[:, -1])
+
+
+def test_scores_match_the_reference_formula():
+    """s(u, j) = (h_T + sum_l gate^l z^l_{c_l(j)}) . v_j + sum_l log beta^l_{c_l(j)}, item by item."""
+    model = build()
+    seq = toy_batch()
+    with torch.no_grad():
+        scores = model.scores(seq, None)
+        vectors = model.item_vectors()
+        h_last = model.hidden(seq)[:, -1]
+        levels = model.interests(seq)
+    paths = torch.as_tensor(toy_paths())
+    for b in range(len(seq)):
+        for j in range(1, N_ITEMS + 1):
+            u = h_last[b].clone()
+            prior = 0.0
+            for level, out in enumerate(levels):
+                c = int(paths[j, level]) - 1
+                if out["share"][b, c] > 0:  # a node the history never visited has no interest vector
+                    u = u + out["gate"][b, c] * out["z"][b, c]
+                prior += torch.log(out["beta"][b, c])
+            assert torch.isclose(scores[b, j], u @ vectors[j] + prior, atol=1e-4)
+
+
+@pytest.mark.parametrize("encoder", ["dnn", "cnn", "sasrec"])
+def test_training_path_equals_scoring_path_and_is_causal(encoder):
+    model = build(encoder)
+    seq = toy_batch()
+    with torch.no_grad():
+        last, early, _ = model._all_scores(seq, every_position=True)
+        assert torch.allclose(last, model.scores(seq, None), atol=1e-4)
+        changed = seq.clone()
+        changed[:, 8:] = torch.randint(1, N_ITEMS + 1, (4, 2))
+        _, other, _ = model._all_scores(changed, every_position=True)
+    assert early.shape == (4, LENGTH - 1, N_ITEMS + 1)
+    # the scores after prefix t (t < 8) know nothing of positions 8 and 9
+    assert torch.allclose(early[:, :8], other[:, :8], atol=1e-4)
+    model.train()
+    loss = model.loss(seq, toy_batch(1))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.node_embeddings[1].weight.grad is not None
+
+
+def test_beta_is_a_distribution_and_padding_is_ignored():
+    model = build()
+    seq = toy_batch()
+    with torch.no_grad():
+        levels = model.interests(seq)
+        model.item_embedding.weight[0] = torch.randn(DIM) * 10
+        again = model.interests(seq)
+    for out, out2 in zip(levels, again):
+        assert torch.allclose(out["beta"].sum(1), torch.ones(len(seq)), atol=1e-5)
+        assert (out["beta"] > 0).all()
+        assert torch.allclose(out["beta"], out2["beta"], atol=1e-5)
+    shares = history_shares(seq, toy_paths(), 1)
+    assert np.allclose(levels[1]["share"].numpy(), shares, atol=1e-6)
+
+
+def test_interest_tree_is_tidy():
+    model = build()
+    seq = toy_batch()
+    names = [f"item {j}" for j in range(N_ITEMS + 1)]
+    tree = model.interest_tree(seq[:2], users=[10, 11], top=2, item_names=names)
+    assert list(tree.columns) == ["user", "level", "level_name", "node", "node_name", "beta", "share",
+                                  "n_behaviours", "items"]
+    assert len(tree) == 2 * 2 * 2  # users x levels x top
+    assert set(tree["user"]) == {10, 11}
+    row = tree.iloc[0]
+    behind = [f"item {int(j)}" for j in seq[0] if j > 0 and toy_paths()[j, row["level"]] == row["node"]]
+    assert set(row["items"]) <= set(behind) and row["n_behaviours"] == len(behind)
+
+
+def test_learn_hierarchy_is_nested_and_shaped():
+    torch.manual_seed(0)
+    emb = torch.randn(201, 8)
+    tax = learn_hierarchy(emb, levels=(4, 12), seed=0)
+    paths = tax.item_paths
+    assert paths.shape == (201, 2) and (paths[0] == 0).all()
+    assert paths[1:, 0].min() == 1 and paths[1:, 0].max() == 4
+    assert set(np.unique(paths[1:, 1])) == set(range(1, paths[:, 1].max() + 1))
+    assert 4 <= paths[:, 1].max() <= 12
+    parents = pd.DataFrame(paths[1:]).groupby(1)[0].nunique()
+    assert (parents == 1).all()  # every fine node lies in one coarse node
+    assert len(tax.node_names[1]) == paths[:, 1].max() + 1
+    assert np.array_equal(learn_hierarchy(emb, levels=(4, 12), seed=0).item_paths, paths)  # seeded
+
+
+def test_kmeans_finds_separated_clusters():
+    torch.manual_seed(0)
+    centres = torch.tensor([[10.0, 0.0], [-10.0, 0.0], [0.0, 10.0]])
+    x = torch.cat([c + torch.randn(50, 2) for c in centres])
+    labels = kmeans(x, 3, seed=0)
+    for block in labels.view(3, 50):
+        assert (block == block[0]).all()
+    assert len(set(labels.view(3, 50)[:, 0].tolist())) == 3
+
+
+def test_rowwise_spearman():
+    a = np.array([[1, 2, 3, 4], [1, 2, 3, 4], [1, 1, 1, 1]])
+    b = np.array([[2, 4, 6, 8], [4, 3, 2, 1], [1, 2, 3, 4]])
+    rho = rowwise_spearman(a, b)
+    assert np.allclose(rho[:2], [1.0, -1.0]) and np.isnan(rho[2])
+
+
+def test_errors_are_clear():
+    with pytest.raises(DataError, match="item_paths"):
+        HierarchicalInterestModel(N_ITEMS, toy_paths()[:5])
+    with pytest.raises(DataError, match="levels"):
+        learn_hierarchy(torch.randn(10, 4), levels=(5, 2))
+
+
+def test_quick_training_on_tiny_shop_beats_most_popular_and_recovers_interests():
+    from hiercourse.datasets.schema import InteractionData
+    from hiercourse.datasets.shop import make_shop
+    from hiercourse.evaluation import evaluate
+    from hiercourse.preprocessing import collapse_repeats, leave_one_out
+    from hiercourse.training import fit
+
+    data = make_shop("tiny", seed=0)
+    split = leave_one_out(InteractionData("shop", collapse_repeats(data.interactions), data.items, info=data.info))
+    torch.manual_seed(0)
+    model = HierarchicalInterestModel(split.n_items, split.item_paths, encoder="sasrec", dim=32, max_len=30,
+                                      level_names=split.level_names, node_names=split.node_names)
+    fit(model, split, epochs=12, batch_size=16, lr=3e-3, max_len=30, patience=None, eval_every=12, progress=False,
+        seed=0)
+    ours = evaluate(model, split, "test", max_len=30, sampled_negatives=None)["ndcg@10"]
+    # most popular: train-part counts, seen items masked the same way by evaluate
+    counts = torch.bincount(torch.as_tensor(split.train_interactions()[1]), minlength=split.n_items + 1).float()
+
+    class MostPopular:
+        def scores(self, history, users):
+            return counts.expand(len(history), -1)
+
+    popular = evaluate(MostPopular(), split, "test", max_len=30, sampled_negatives=None)["ndcg@10"]
+    assert ours > popular
+    recovery = interest_recovery(model, split, data.truth, max_len=30)
+    assert list(recovery["level_name"]) == ["department", "category"]
+    assert (recovery["spearman_beta"] > 0.3).all()
+    truth = truth_weights(split, data.truth, 1)
+    assert truth.shape == (split.n_users, 12) and np.allclose(truth.sum(1), 1)
+    relabelled = with_taxonomy(split, learn_hierarchy(model.item_embedding.weight, levels=(2, 4), seed=0))
+    assert relabelled.item_paths.shape == (split.n_items + 1, 2)
