@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("HIERCOURSE_FAST", "1")
+# set before torch is imported: with xdist workers on 2 cores, more threads oversubscribe the CPU
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 _shared = ROOT.parent / "shared" / "datasets"
 if _shared.is_dir():
     os.environ.setdefault("HIERCOURSE_DATA", str(_shared))

@@ -73,6 +73,8 @@ def main(argv: list[str]) -> int:
         cmd = [str(PYTHON), "-m", "hiercourse.run", *rest]
     else:
         env.setdefault("HIERCOURSE_FAST", "1")
+        # two xdist workers on two cores: one thread each, or OpenMP oversubscription slows torch 10-100x
+        env.setdefault("OMP_NUM_THREADS", "1")
         cmd = [str(PYTHON), "-m", "pytest", *TEST_ARGS, *rest]
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
