@@ -53,7 +53,9 @@ def ranks_from_scores(
     (``False`` = not a candidate, e.g. an item the user has already seen). Ties
     count against the target (pessimistic). Taught in chapter 09.
     """
-    scores = torch.as_tensor(scores, dtype=torch.float32)
+    scores = torch.as_tensor(scores)
+    if not scores.is_floating_point():
+        scores = scores.float()  # keep float64 as it is: rounding could create ties
     targets = torch.as_tensor(targets, dtype=torch.long).reshape(-1)
     if scores.ndim != 2 or scores.shape[0] != targets.shape[0]:
         raise ValueError(f"scores must be [B, N] with B = len(targets); got {tuple(scores.shape)} and {tuple(targets.shape)}")

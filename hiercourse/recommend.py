@@ -1,0 +1,77 @@
+"""Top-K recommendation lists a person can read: titles, category paths, scores.
+
+Taught in chapter 09.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hiercourse.datasets.schema import DataError
+from hiercourse.evaluation import model_device, seen_mask
+
+__all__ = ["recommend"]
+
+
+@torch.no_grad()
+def recommend(model, split, users, k: int = 10, stage: str = "test", max_len: int = 50) -> pd.DataFrame:
+    """The top-``k`` unseen items for one user id or a list of them (original ids).
+
+    ``stage`` says at which moment the list is made: ``"test"`` (before the
+    user's last item, so the list can be checked against it: column ``hit``),
+    ``"valid"``, or ``"all"`` (after everything in the data: what to show next).
+    Items the user met before that moment are never recommended.
+
+    Returns one row per (user, rank): ``user`` (original id), ``rank`` (1..k),
+    ``item`` (original id), ``title``, ``category_path``, ``categories`` (every
+    top-level label, e.g. all of a movie's genres), ``score`` and, for
+    "valid"/"test", ``hit`` (the item is the one the user really chose next).
+    Unknown user ids raise a ``DataError``. Taught in chapter 09.
+    """
+    if stage not in ("valid", "test", "all"):
+        raise DataError(f"stage must be 'valid', 'test' or 'all', not {stage!r}")
+    if k < 1:
+        raise DataError(f"k must be >= 1, got {k}")
+    original = np.atleast_1d(np.asarray(users))
+    if original.size == 0:
+        raise DataError("no users given: pass one user id or a list of them")
+    codes = torch.as_tensor(split.idmap.encode_users(original), dtype=torch.long)  # DataError if unknown
+
+    history = split.history(stage, max_len)[codes]
+    device = model_device(model)
+    if isinstance(model, torch.nn.Module):
+        was_training = model.training
+        model.eval()
+    try:
+        scores = model.scores(history.to(device), codes.to(device)).float().cpu()
+    finally:
+        if isinstance(model, torch.nn.Module) and was_training:
+            model.train()
+    indptr, indices = (np.asarray(part) for part in split.seen(stage))
+    blocked = seen_mask(indptr, indices, codes, split.n_items + 1)
+    blocked[:, 0] = True  # padding
+    masked = scores.masked_fill(blocked, -math.inf)
+    top_scores, top_items = masked.topk(min(k, split.n_items), dim=1)
+
+    keep = torch.isfinite(top_scores)  # a user who has seen nearly everything gets a shorter list
+    rows = torch.arange(len(codes))[:, None].expand_as(top_items)[keep].numpy()
+    ranks = (torch.arange(top_items.shape[1]) + 1)[None, :].expand_as(top_items)[keep].numpy()
+    items = top_items[keep].numpy()
+    table = split.items.set_index("idx")
+    out = pd.DataFrame(
+        {
+            "user": original[rows],
+            "rank": ranks,
+            "item": split.idmap.decode_items(items),
+            "title": table.loc[items, "title"].to_numpy(),
+            "category_path": table.loc[items, "category_path"].to_numpy(),
+            "categories": [", ".join(c) for c in table.loc[items, "categories"]],
+            "score": top_scores[keep].numpy(),
+        }
+    )
+    if stage != "all":
+        out["hit"] = items == split.targets(stage)[codes].numpy()[rows]
+    return out

@@ -1,0 +1,286 @@
+"""The one trainer for every neural recommender of the course, plus save/load.
+
+Taught in chapter 09.
+
+``fit`` trains any model with the course interface (``loss(inputs, targets)``
+and ``scores(history, users)``, docs/design.md) on next-item windows of the
+training part of a split, evaluates validation NDCG@10 under full ranking
+(``hiercourse.evaluation``), stops early when it stops improving and restores
+the best epoch's weights. The same function trains DNN, Caser, SASRec, GRU4Rec
+and the hierarchical model, so their differences come from the models, not from
+the training recipe.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hiercourse.datasets.schema import DataError
+from hiercourse.device import best_device
+from hiercourse.evaluation import evaluate
+
+__all__ = ["TrainResult", "fit", "training_windows", "make_optimizer", "count_parameters", "save", "load"]
+
+
+@dataclass
+class TrainResult:
+    """What ``fit`` did: one row per epoch in ``history`` and the best validation epoch.
+
+    ``history`` columns: ``epoch``, ``train_loss``, ``seconds`` (training time of the
+    epoch), ``elapsed`` (since the start, evaluation included) and, on evaluated
+    epochs, ``valid_ndcg@10`` and ``valid_hr@10``. Taught in chapter 09.
+    """
+
+    history: pd.DataFrame
+    best_epoch: int
+    best_valid_ndcg: float
+    epochs: int
+    train_seconds: float
+    stopped: str
+    parameters: int
+    device: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Mean training seconds of one epoch (evaluation excluded)."""
+        return float(self.history["seconds"].mean()) if len(self.history) else math.nan
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainResult(epochs={self.epochs}, best_epoch={self.best_epoch}, "
+            f"best_valid_ndcg@10={self.best_valid_ndcg:.4f}, seconds/epoch={self.seconds_per_epoch:.2f}, "
+            f"stopped={self.stopped!r})"
+        )
+
+
+def count_parameters(model) -> int:
+    """Trainable numbers of a model (``n_parameters()`` for the non-neural baselines)."""
+    if hasattr(model, "n_parameters"):
+        return int(model.n_parameters())
+    if isinstance(model, torch.nn.Module):
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return 0
+
+
+def training_windows(split, max_len: int = 50, all_windows: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-item training pairs ``(inputs [N, max_len], targets [N, max_len])`` from the train parts.
+
+    ``split.train_windows(max_len)`` gives each user's most recent ``max_len``
+    training steps. With ``all_windows`` the older part of a long history is not
+    thrown away: it is cut into further windows of ``max_len`` steps, so every
+    training interaction is a target once (the first steps of a window see a
+    shorter past than the user really had).
+    Taught in chapter 09.
+    """
+    inputs, targets = split.train_windows(max_len)
+    if not all_windows:
+        return inputs, targets
+    offsets = np.asarray(split.offsets)
+    seq = np.asarray(split.seq)
+    n_steps = np.maximum(np.diff(offsets) - 3, 0)  # train part of n items gives n - 1 steps
+    extra = np.maximum((n_steps - 1) // max_len, 0)  # windows beyond the most recent one
+    if extra.sum() == 0:
+        return inputs, targets
+    users = np.repeat(np.arange(len(extra)), extra)
+    # window w (1 = just before the most recent) of a user ends max_len * w steps before the last step
+    w = np.arange(extra.sum()) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+    last_target = offsets[users + 1] - 3  # position of the last training target in seq
+    end = last_target - max_len * w  # position of this window's last target
+    first_target = offsets[users] + 1
+    cols = np.arange(max_len)
+    target_pos = end[:, None] - (max_len - 1) + cols[None, :]
+    inside = target_pos >= first_target[:, None]
+    extra_targets = np.where(inside, seq[np.clip(target_pos, 0, None)], 0)
+    extra_inputs = np.where(inside, seq[np.clip(target_pos - 1, 0, None)], 0)
+    return (
+        torch.cat([inputs, torch.as_tensor(extra_inputs)]),
+        torch.cat([targets, torch.as_tensor(extra_targets)]),
+    )
+
+
+def make_optimizer(model: torch.nn.Module, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0):
+    """Adam (adaptive per-parameter steps) or plain SGD with momentum 0.9. Taught in chapter 09."""
+    key = name.lower()
+    if key == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if key == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', not {name!r}")
+
+
+def fit(
+    model: torch.nn.Module,
+    split,
+    *,
+    epochs: int = 50,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    max_len: int = 50,
+    all_windows: bool = True,
+    patience: int | None = 5,
+    eval_every: int = 1,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    time_budget_s: float | None = None,
+    grad_clip: float | None = 5.0,
+    train_fraction: float = 1.0,
+    eval_users=None,
+) -> TrainResult:
+    """Train ``model`` on ``split`` with next-item windows; early-stop on validation NDCG@10.
+
+    - batches: ``training_windows(split, max_len, all_windows)``, shuffled each epoch by
+      a generator seeded with ``seed``;
+    - every ``eval_every`` epochs: validation NDCG@10 / HR@10 with full ranking; after
+      ``patience`` evaluations without improvement training stops (``None``: never);
+    - ``time_budget_s``: stop (mid-epoch if needed) once training has used that long;
+    - ``train_fraction`` < 1 keeps a seeded random share of the training windows (to
+      measure how much data a model needs); validation and test are unchanged;
+    - ``eval_users``: evaluate validation on these encoded users only (faster);
+    - at the end the best evaluated epoch's weights are restored.
+
+    Taught in chapter 09.
+    """
+    if not hasattr(model, "loss"):
+        raise TypeError(f"{type(model).__name__} has no loss(inputs, targets); non-neural baselines use .fit(split)")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    device = best_device(device) if not isinstance(device, torch.device) else device
+    torch.manual_seed(seed)  # dropout masks and any model-side sampling
+    generator = torch.Generator().manual_seed(seed)
+    model.to(device)
+    inputs, targets = training_windows(split, max_len, all_windows)
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction must lie in (0, 1], got {train_fraction}")
+    if train_fraction < 1:
+        keep = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed))
+        keep = keep[: max(1, math.ceil(train_fraction * len(inputs)))]
+        inputs, targets = inputs[keep], targets[keep]
+    if len(inputs) == 0:
+        raise DataError("the split has no training windows (every train part is shorter than 2 items)")
+    opt = make_optimizer(model, optimizer, lr, weight_decay)
+
+    rows: list[dict] = []
+    best_ndcg, best_epoch, best_state, waited = -math.inf, 0, None, 0
+    stopped = "epochs"
+    train_seconds, start = 0.0, time.perf_counter()
+    epoch_bar = range(1, epochs + 1)
+    if progress:
+        from tqdm.auto import tqdm
+
+        epoch_bar = tqdm(epoch_bar, desc=type(model).__name__, leave=False)
+    for epoch in epoch_bar:
+        model.train()
+        tic = time.perf_counter()
+        order = torch.randperm(len(inputs), generator=generator)
+        total, seen = 0.0, 0
+        out_of_time = False
+        for begin in range(0, len(order), batch_size):
+            idx = order[begin : begin + batch_size]
+            loss = model.loss(inputs[idx].to(device), targets[idx].to(device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()} at epoch {epoch}: lower lr (now {lr}) or use Adam"
+                )
+            opt.zero_grad()
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            if time_budget_s is not None and train_seconds + time.perf_counter() - tic > time_budget_s:
+                out_of_time = True
+                break
+        seconds = time.perf_counter() - tic
+        train_seconds += seconds
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1), "seconds": seconds}
+        if epoch % eval_every == 0 or out_of_time or epoch == epochs:
+            metrics = evaluate(model, split, stage="valid", k=10, max_len=max_len,
+                               sampled_negatives=None, users=eval_users)
+            row["valid_ndcg@10"], row["valid_hr@10"] = metrics["ndcg@10"], metrics["hr@10"]
+            if metrics["ndcg@10"] > best_ndcg:
+                best_ndcg, best_epoch, waited = metrics["ndcg@10"], epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                waited += 1
+        row["elapsed"] = time.perf_counter() - start
+        rows.append(row)
+        if progress:
+            epoch_bar.set_postfix(loss=f"{row['train_loss']:.3f}", ndcg=f"{row.get('valid_ndcg@10', math.nan):.4f}")
+        if out_of_time:
+            stopped = "time budget"
+            break
+        if patience is not None and waited >= patience:
+            stopped = "early stopping"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(
+        history=pd.DataFrame(rows),
+        best_epoch=best_epoch,
+        best_valid_ndcg=best_ndcg,
+        epochs=len(rows),
+        train_seconds=train_seconds,
+        stopped=stopped,
+        parameters=count_parameters(model),
+        device=str(device),
+        extra={"optimizer": optimizer, "lr": lr, "batch_size": batch_size, "max_len": max_len,
+               "n_windows": len(inputs), "seed": seed, "train_fraction": train_fraction},
+    )
+
+
+# --------------------------------------------------------------------------- save / load
+def save(model: torch.nn.Module, path: str | Path, config: dict | None = None) -> Path:
+    """Save weights and how to rebuild the model: its class and constructor keyword arguments.
+
+    ``config`` defaults to ``model.config`` (set by the course's model factories).
+    Taught in chapter 09.
+    """
+    config = config if config is not None else getattr(model, "config", None)
+    if config is None:
+        raise ValueError(
+            f"cannot save {type(model).__name__} without its constructor arguments: pass "
+            "config={...} (the keyword arguments it was built with) or set model.config"
+        )
+    cls = type(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "config": dict(config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    torch.save(payload, path)
+    return path
+
+
+def load(path: str | Path, cls: type | None = None, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild a model saved by :func:`save` and load its weights (in eval mode).
+
+    The class is imported from the name stored in the file, unless ``cls`` is given
+    (needed for a class defined in a notebook). Taught in chapter 09.
+    """
+    payload = torch.load(Path(path), map_location=map_location, weights_only=True)  # tensors only, no code
+    if cls is None:
+        module_name, _, qualname = payload["class"].partition(":")
+        cls = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    model = cls(**payload["config"])
+    model.load_state_dict(payload["state_dict"])
+    model.config = dict(payload["config"])
+    return model.eval()

@@ -1,0 +1,103 @@
+"""Baselines: most popular, item-KNN (against a brute-force cosine), BPR-MF; recommend() lists."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hiercourse.datasets import make_shop
+from hiercourse.datasets.schema import DataError
+from hiercourse.evaluation import evaluate
+from hiercourse.models.baselines import BPRMF, ItemKNN, MostPopular, train_matrix
+from hiercourse.preprocessing import collapse_repeats, leave_one_out
+from hiercourse.recommend import recommend
+
+
+@pytest.fixture(scope="module")
+def split():
+    data = make_shop("tiny", seed=0)
+    data.interactions = collapse_repeats(data.interactions)
+    return leave_one_out(data)
+
+
+def _history_and_users(split, n=8):
+    users = torch.arange(min(n, split.n_users))
+    return split.history("test", 50)[users], users
+
+
+def test_most_popular_scores_are_training_counts(split):
+    model = MostPopular().fit(split)
+    history, users = _history_and_users(split)
+    scores = model.scores(history, users)
+    assert scores.shape == (len(users), split.n_items + 1)
+    _, items = split.train_interactions()
+    expected = np.bincount(items, minlength=split.n_items + 1)
+    assert torch.equal(scores[0], torch.as_tensor(expected, dtype=torch.float32))
+    assert torch.equal(scores[0], scores[-1])  # the same list for everyone
+
+
+def test_unfitted_baselines_say_so(split):
+    history, users = _history_and_users(split)
+    for model in (MostPopular(), ItemKNN()):
+        with pytest.raises(RuntimeError, match="fit"):
+            model.scores(history, users)
+
+
+def test_item_knn_equals_brute_force_cosine(split):
+    model = ItemKNN(neighbours=split.n_items, shrink=0.0, block=7).fit(split)  # small blocks: exercise the loop
+    matrix = torch.as_tensor(train_matrix(split).toarray())
+    co = matrix.T @ matrix
+    norms = matrix.sum(0).sqrt()
+    cosine = co / (norms[:, None] * norms[None, :] + 1e-12)
+    cosine.fill_diagonal_(0.0)
+    assert torch.allclose(model.similarity.to_dense(), cosine.float(), atol=1e-5)
+    history, users = _history_and_users(split)
+    multi_hot = torch.zeros(len(users), split.n_items + 1).scatter_(1, history, 1.0)
+    multi_hot[:, 0] = 0
+    assert torch.allclose(model.scores(history, users), multi_hot @ cosine.float(), atol=1e-4)
+
+
+def test_item_knn_keeps_only_the_nearest_neighbours(split):
+    model = ItemKNN(neighbours=3).fit(split)
+    per_item = torch.bincount(model.similarity.indices()[0], minlength=split.n_items + 1)
+    assert int(per_item.max()) <= 3
+
+
+def test_bpr_learns_and_beats_random(split):
+    model = BPRMF.for_split(split, dim=16)
+    model.fit(split, epochs=15, lr=0.02, patience=None, seed=0)
+    losses = [row["train_loss"] for row in model.history]
+    assert losses[-1] < 0.8 * losses[0]
+    history, users = _history_and_users(split)
+    assert model.scores(history, users).shape == (len(users), split.n_items + 1)
+    result = evaluate(model, split, sampled_negatives=None)
+    assert result["hr@10"] > 2 * 10 / split.n_items  # random gets about 10 / n_items
+
+
+def test_bpr_early_stopping_restores_the_best_epoch(split):
+    model = BPRMF.for_split(split, dim=8).fit(split, epochs=30, lr=0.05, patience=2, seed=1)
+    best = max(row["valid_ndcg@10"] for row in model.history)
+    assert evaluate(model, split, stage="valid", sampled_negatives=None)["ndcg@10"] == pytest.approx(best)
+
+
+def test_recommend_lists_unseen_items_with_titles(split):
+    model = MostPopular().fit(split)
+    user_ids = split.idmap.decode_users([0, 1, 2])
+    lists = recommend(model, split, list(user_ids), k=5)
+    assert list(lists.columns) == ["user", "rank", "item", "title", "category_path", "categories", "score", "hit"]
+    assert lists.groupby("user").size().tolist() == [5, 5, 5]
+    indptr, indices = (np.asarray(t) for t in split.seen("test"))
+    for code, user_id in enumerate(user_ids):
+        seen = set(split.idmap.decode_items(indices[indptr[code]:indptr[code + 1]]).tolist())
+        listed = lists.loc[lists["user"] == user_id]
+        assert not seen & set(listed["item"].tolist())
+        assert listed["score"].is_monotonic_decreasing
+    titles = split.items.set_index("item")["title"]
+    assert (lists["title"].to_numpy() == titles.loc[lists["item"]].to_numpy()).all()
+    one = recommend(model, split, int(user_ids[0]), k=3, stage="all")
+    assert len(one) == 3 and "hit" not in one
+
+
+def test_recommend_refuses_unknown_users(split):
+    with pytest.raises(DataError, match="unknown user"):
+        recommend(MostPopular().fit(split), split, [10**9])

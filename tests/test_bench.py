@@ -1,0 +1,86 @@
+"""The benchmark command: --help, a tiny run writing the CSV and the markdown table."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hiercourse.bench import (
+    CSV_COLUMNS,
+    MODEL_NAMES,
+    BenchConfig,
+    build_model,
+    load_split,
+    main,
+    markdown_table,
+    parser,
+    summarise_runs,
+)
+from hiercourse.datasets.schema import DataError
+
+
+def test_help_documents_every_option():
+    completed = subprocess.run(
+        [sys.executable, "-m", "hiercourse.bench", "--help"], capture_output=True, text=True, check=True
+    )
+    for option in ("--dataset", "--interactions", "--items", "--root", "--models", "--seeds", "--epochs",
+                   "--dim", "--max-len", "--batch-size", "--time-budget", "--out", "--fast"):
+        assert option in completed.stdout
+    for action in parser()._actions:  # every option has a help text
+        assert action.help, action.option_strings
+
+
+def test_tiny_run_writes_csv_and_markdown(tmp_path, capsys):
+    out = tmp_path / "bench.csv"
+    code = main(["--dataset", "shop", "--fast", "--models", "pop,dnn", "--seeds", "0,1",
+                 "--out", str(out), "--no-progress", "--threads", "1"])
+    assert code == 0
+    runs = pd.read_csv(out)
+    assert list(runs.columns[: len(CSV_COLUMNS)]) == CSV_COLUMNS
+    assert runs[["model", "seed"]].values.tolist() == [["pop", 0], ["pop", 1], ["dnn", 0], ["dnn", 1]]
+    metrics = runs[["ndcg@10", "hr@10", "mrr", "sampled_ndcg@10", "sampled_hr@10", "sampled_mrr"]]
+    assert ((metrics >= 0) & (metrics <= 1)).all().all()
+    assert (runs["sampled_hr@10"] >= runs["hr@10"]).all()  # 100 negatives are easier than every item
+    assert (runs.loc[runs["model"] == "dnn", "epochs"] >= 1).all()
+    assert (runs.loc[runs["model"] == "dnn", "parameters"] > 0).all()
+    table = out.with_suffix(".md").read_text()
+    assert "| pop | 2 |" in table and "| dnn | 2 |" in table and "python -m hiercourse.bench" in table
+    assert "| pop | 2 |" in capsys.readouterr().out
+
+
+def test_own_log_without_items_gets_a_learned_hierarchy(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"sku{rng.integers(0, 40)}", t) for u in range(30) for t in range(12)]
+    log = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["user_id", "product_id", "timestamp"]).to_csv(log, index=False)
+    split = load_split(BenchConfig(dataset=None, interactions=str(log)))
+    paths = np.asarray(split.item_paths)
+    assert paths.shape == (split.n_items + 1, 2) and (paths[1:] > 0).all()
+    assert "learned" in split.info["taxonomy"]
+
+
+def test_every_model_name_builds():
+    split = load_split(BenchConfig(dataset="shop", fast=True))
+    for name in MODEL_NAMES:
+        model = build_model(name, split, dim=8, max_len=10)
+        assert hasattr(model, "scores")
+
+
+def test_unknown_names_are_explained(tmp_path):
+    split = load_split(BenchConfig(dataset="shop", fast=True))
+    with pytest.raises(DataError, match="choose from"):
+        build_model("transformer-xl", split)
+    assert main(["--dataset", "shop", "--fast", "--models", "nope", "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_summary_is_mean_and_std_over_seeds():
+    runs = pd.DataFrame({"model": ["a", "a", "b"], "seed": [0, 1, 0], "ndcg@10": [0.1, 0.3, 0.2],
+                         "hr@10": [0.2, 0.4, 0.3], "parameters": [5, 5, 7]})
+    summary = summarise_runs(runs)
+    assert summary.loc["a", "ndcg@10"] == pytest.approx(0.2)
+    assert summary.loc["a", "ndcg@10_std"] == pytest.approx(0.1)
+    assert summary.loc["a", "seeds"] == 2
+    assert "0.2000 ± 0.1000" in markdown_table(runs)

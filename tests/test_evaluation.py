@@ -1,0 +1,229 @@
+"""The evaluation protocol: ranks, metrics against scikit-learn, masking, sampled negatives, groups."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import ndcg_score
+
+from hiercourse.datasets.schema import InteractionData, tidy_interactions, tidy_items
+from hiercourse.evaluation import (
+    evaluate,
+    hit_rate,
+    item_popularity,
+    mrr,
+    ndcg,
+    rank_users,
+    ranks_from_scores,
+    sample_negatives,
+    seen_mask,
+)
+from hiercourse.preprocessing import leave_one_out
+
+
+# --------------------------------------------------------------------------- pure functions
+def test_ranks_by_hand():
+    scores = torch.tensor([[0.0, 0.1, 0.5, 0.3, 0.9], [0.0, 0.8, 0.2, 0.2, 0.1]])
+    targets = torch.tensor([3, 2])
+    # row 0: 0.5 and 0.9 beat 0.3 -> rank 3; row 1: 0.8 beats, the tie 0.2 counts against -> rank 3
+    assert ranks_from_scores(scores, targets).tolist() == [3, 3]
+    valid = torch.ones(2, 5, dtype=torch.bool)
+    valid[0, 4] = False  # mask the 0.9 of row 0
+    valid[1, 1] = False  # mask the 0.8 of row 1
+    assert ranks_from_scores(scores, targets, valid).tolist() == [2, 2]
+
+
+def test_ties_are_pessimistic():
+    scores = torch.zeros(3, 7)
+    assert ranks_from_scores(scores, torch.tensor([1, 4, 6])).tolist() == [7, 7, 7]
+
+
+def test_nan_scores_are_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        ranks_from_scores(torch.tensor([[0.1, math.nan]]), torch.tensor([0]))
+
+
+def test_metrics_by_hand():
+    ranks = torch.tensor([1, 2, 10, 11, 100])
+    assert hit_rate(ranks, 10) == pytest.approx(3 / 5)
+    assert ndcg(ranks, 10) == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(11)) / 5)
+    assert mrr(ranks) == pytest.approx((1 + 1 / 2 + 1 / 10 + 1 / 11 + 1 / 100) / 5)
+    assert ndcg(ranks, 10, reduce=False).shape == (5,)
+
+
+@pytest.mark.parametrize("k", [1, 5, 10, 50])
+def test_ndcg_matches_scikit_learn(k):
+    generator = torch.Generator().manual_seed(k)
+    scores = torch.rand(64, 200, generator=generator, dtype=torch.float64)  # continuous: no ties
+    targets = torch.randint(0, 200, (64,), generator=generator)
+    relevance = np.zeros((64, 200))
+    relevance[np.arange(64), targets.numpy()] = 1.0
+    ours = ndcg(ranks_from_scores(scores, targets), k)
+    assert ours == pytest.approx(ndcg_score(relevance, scores.numpy(), k=k), abs=1e-6)
+    # HR@k is "the target is in the k highest scores"
+    top = scores.topk(k, dim=1).indices
+    assert hit_rate(ranks_from_scores(scores, targets), k) == pytest.approx(
+        float((top == targets[:, None]).any(1).float().mean())
+    )
+
+
+def test_seen_mask_from_csr():
+    indptr = np.array([0, 2, 2, 5])
+    indices = np.array([1, 3, 2, 4, 5])
+    mask = seen_mask(indptr, indices, torch.tensor([2, 0, 1]), 6)
+    expected = torch.zeros(3, 6, dtype=torch.bool)
+    expected[0, [2, 4, 5]] = True
+    expected[1, [1, 3]] = True
+    assert torch.equal(mask, expected)
+
+
+def test_sampled_negatives_avoid_seen_items_and_the_target():
+    generator = torch.Generator().manual_seed(0)
+    valid = torch.rand(50, 300, generator=generator) > 0.4
+    valid[:, 0] = False
+    targets = torch.randint(1, 300, (50,), generator=generator)
+    valid[torch.arange(50), targets] = True
+    negatives, drawn = sample_negatives(valid, targets, 100, generator)
+    assert drawn.all()
+    assert valid.gather(1, negatives).all()  # never a seen item or the padding column
+    assert not (negatives == targets[:, None]).any()
+    assert all(len(set(row)) == 100 for row in negatives.tolist())  # without replacement
+
+
+def test_sampled_negatives_when_too_few_candidates():
+    valid = torch.zeros(2, 10, dtype=torch.bool)
+    valid[0, [1, 2, 3]] = True
+    valid[1, 1:] = True
+    negatives, drawn = sample_negatives(valid, torch.tensor([1, 1]), 5)
+    assert drawn.sum(1).tolist() == [2, 5]
+    assert set(negatives[0][drawn[0]].tolist()) == {2, 3}
+
+
+# --------------------------------------------------------------------------- the protocol on a split
+def _tiny_split():
+    """4 users, 8 items in two departments; user 0 returns to item 1 as its test item."""
+    rows = [
+        (0, [1, 2, 3, 1]),
+        (1, [2, 3, 4, 5, 6]),
+        (2, [5, 6, 7, 8, 5, 1]),
+        (3, [7, 8, 6, 2]),
+    ]
+    frame = pd.DataFrame(
+        [(u, item, t) for u, items in rows for t, item in enumerate(items)], columns=["user", "item", "timestamp"]
+    )
+    items = pd.DataFrame(
+        {
+            "item": np.arange(1, 9),
+            "title": [f"item {i}" for i in range(1, 9)],
+            "category_path": ["A > a1", "A > a1", "A > a2", "A > a2", "B > b1", "B > b1", "B > b2", "B > b2"],
+        }
+    )
+    data = InteractionData("tiny", tidy_interactions(frame), tidy_items(items))
+    return leave_one_out(data)
+
+
+class Fixed:
+    """A model returning a fixed score table, one row per user."""
+
+    def __init__(self, table):
+        self.table = torch.as_tensor(table, dtype=torch.float32)
+
+    def scores(self, history, users):
+        return self.table[users]
+
+
+def test_the_target_is_never_masked_even_when_seen_before():
+    split = _tiny_split()
+    targets = split.targets("test")
+    seen = split.seen_mask("test")
+    assert seen[0, targets[0]]  # user 0's test item was seen earlier
+    # seen items score highest, then the target: masking must leave the target first
+    table = torch.zeros(split.n_users, split.n_items + 1) + seen.float() * 10
+    table[torch.arange(split.n_users), targets] = 5.0
+    result = evaluate(Fixed(table), split, sampled_negatives=100)
+    assert result["hr@10"] == result["ndcg@10"] == result["mrr"] == 1.0
+    # user 0: its target scores 5 < 10 of the (masked) other seen items, yet ranks 1
+    assert rank_users(Fixed(table), split).ranks.tolist() == [1] * split.n_users
+    # sampled ranks are 1 too: no seen item was drawn as a negative
+    assert result["sampled_mrr"] == 1.0
+
+
+def test_full_ranking_counts_every_unseen_item():
+    split = _tiny_split()
+    targets = split.targets("test")
+    table = torch.ones(split.n_users, split.n_items + 1)  # every item ties with the target
+    ranks = rank_users(Fixed(table), split).ranks
+    n_unseen = (~split.seen_mask("test")[:, 1:]).sum(1)
+    target_seen = split.seen_mask("test")[torch.arange(split.n_users), targets]
+    assert ranks.tolist() == (n_unseen + target_seen.long()).tolist()  # pessimistic: last of its candidates
+
+
+def test_category_hit_rate_and_coverage():
+    split = _tiny_split()
+    targets = split.targets("test")
+    paths = torch.as_tensor(split.item_paths)
+    same = paths[None, :, :] == paths[targets][:, None, :]  # [user, item, level]
+    # 2 = same fine category, 1 = same department only, 0 = elsewhere; the target itself -1
+    table = same.float().sum(2)
+    table[torch.arange(split.n_users), targets] = -1.0
+    result = evaluate(Fixed(table), split, k=1, sampled_negatives=None)
+    assert result["hr@1"] == 0.0
+    # the top-1 item shares the target's node iff such an unseen item (not the target) exists
+    candidate = ~split.seen_mask("test")
+    candidate[:, 0] = False
+    candidate[torch.arange(split.n_users), targets] = False
+    for level, name in enumerate(split.level_names):
+        expected = (same[:, :, level] & candidate).any(1).float().mean()
+        assert result[f"category_hr@1/{name}"] == pytest.approx(float(expected))
+    assert 0 < result[f"category_hr@1/{split.level_names[1]}"] < result[f"category_hr@1/{split.level_names[0]}"]
+    top = rank_users(Fixed(table), split, k=1).top_items
+    assert result["coverage@1"] == pytest.approx(len(set(top.flatten().tolist())) / split.n_items)
+
+
+def test_groups_cover_every_user():
+    split = _tiny_split()
+    table = torch.rand(split.n_users, split.n_items + 1, generator=torch.Generator().manual_seed(0))
+    result = evaluate(Fixed(table), split, by=["activity", "popularity"], sampled_negatives=None)
+    for key in ("by_activity", "by_popularity"):
+        groups = result[key]
+        assert isinstance(groups, pd.DataFrame)
+        assert groups["n_users"].sum() == split.n_users
+        weighted = (groups["hr@10"] * groups["n_users"]).sum() / split.n_users
+        assert weighted == pytest.approx(result["hr@10"])
+    assert set(result["by_popularity"].index) <= {"head", "tail"}
+
+
+def test_item_popularity_counts_train_parts_only():
+    split = _tiny_split()
+    counts = item_popularity(split)
+    assert counts[0] == 0
+    assert counts.sum() == sum(max(n - 2, 0) for n in np.diff(split.offsets))
+
+
+def test_sampled_metrics_are_seeded():
+    split = _tiny_split()
+    table = torch.rand(split.n_users, split.n_items + 1, generator=torch.Generator().manual_seed(1))
+    a = evaluate(Fixed(table), split, sampled_negatives=3, seed=7)
+    b = evaluate(Fixed(table), split, sampled_negatives=3, seed=7)
+    assert a == b
+
+
+def test_wrong_score_shape_is_explained():
+    split = _tiny_split()
+    with pytest.raises(ValueError, match="n_items"):
+        evaluate(Fixed(torch.zeros(split.n_users, split.n_items)), split)
+
+
+@pytest.mark.realdata
+def test_most_popular_on_movielens_matches_recbole(real_data_root):
+    from hiercourse.datasets import load
+    from hiercourse.models.baselines import MostPopular
+
+    split = leave_one_out(load("ml-latest-small", root=real_data_root, download=False))
+    result = evaluate(MostPopular().fit(split), split)
+    # RecBole reports NDCG@10 = 0.0177 for most-popular on ml-latest-small (full ranking)
+    assert 0.015 < result["ndcg@10"] < 0.021
+    assert result["sampled_ndcg@10"] > 10 * result["ndcg@10"]  # sampled metrics flatter a weak model
