@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")  # unit tests draw figures without a screen
 
@@ -54,3 +55,13 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     root = _data_root()
     if root is not None and "HIERCOURSE_DATA" not in os.environ:
         monkeypatch.setenv("HIERCOURSE_DATA", str(root))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test: tests use small tensors, and two xdist workers share two cores
+    (more threads oversubscribe the CPU and run 10-100x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

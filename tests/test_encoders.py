@@ -15,13 +15,6 @@ from hiercourse.models.encoders import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP oversubscription on a shared CPU (100x slower there)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 N_ITEMS, DIM, LENGTH = 40, 16, 12
 

@@ -12,13 +12,6 @@ from hiercourse.models.hierarchical import HierarchicalInterestModel, node_pooli
 from hiercourse.models.taxonomy import kmeans, learn_hierarchy, with_taxonomy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP oversubscription on a shared CPU (100x slower there)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 N_ITEMS, DIM, LENGTH = 30, 16, 10
 
