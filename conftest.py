@@ -1,6 +1,6 @@
 """Root pytest hooks: notebook tests (nbval) and the unit tests share one run.
 
-- each notebook's cells stay on one xdist worker (``--dist loadgroup``), since nbval
+- each notebook's cells stay on one xdist worker (``--dist loadfile``), since nbval
   runs a notebook's cells in one kernel;
 - notebooks run in fast mode and find the real data beside the checkout.
 """
@@ -24,7 +24,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(f"nbval-{path.stem}"))
             item.add_marker(pytest.mark.notebook)
 
 

@@ -31,7 +31,7 @@ SHARED_DATA = ROOT.parent / "shared" / "datasets"
 TEST_ARGS = [
     "tests", "notebooks", "--nbval", "--nbval-current-env",
     "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
-    "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider", "-q", "-rs",
+    "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider", "-q", "-rs",
 ]
 
 
