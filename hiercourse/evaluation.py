@@ -20,6 +20,7 @@ boolean masks for the seen items, ``topk`` for the lists.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ __all__ = [
     "ndcg",
     "mrr",
     "seen_mask",
+    "candidate_mask",
+    "scoring",
     "sample_negatives",
     "UserRanks",
     "rank_users",
@@ -95,12 +98,6 @@ def mrr(ranks: torch.Tensor, reduce: bool = True) -> float | torch.Tensor:
 
 
 # --------------------------------------------------------------------------- split helpers
-def _seen_csr(split, stage: str) -> tuple[np.ndarray, np.ndarray]:
-    """The items each user met before the ``stage`` target, as CSR ``(indptr, indices)`` arrays."""
-    indptr, indices = split.seen(stage)
-    return np.asarray(indptr), np.asarray(indices)
-
-
 def seen_mask(indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_columns: int) -> torch.Tensor:
     """Dense bool mask [len(users), n_columns]: True where a user has seen the item.
 
@@ -116,6 +113,41 @@ def seen_mask(indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_co
     mask = torch.zeros(len(users_np), n_columns, dtype=torch.bool)
     mask[torch.as_tensor(rows), torch.as_tensor(cols, dtype=torch.long)] = True
     return mask
+
+
+def candidate_mask(
+    indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_columns: int, targets: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Bool mask [len(users), n_columns]: True for the items that may be ranked for each user.
+
+    Everything except the padding column 0 and the items the user has seen; the
+    ``targets`` (when given) stay candidates even when seen before, as the
+    protocol requires. The one home of this rule for evaluation, ``recommend``
+    and the widgets. Taught in chapter 09.
+    """
+    valid = ~seen_mask(indptr, indices, users, n_columns)
+    valid[:, 0] = False  # column 0 is padding, never an item
+    if targets is not None:
+        valid[torch.arange(len(valid)), torch.as_tensor(targets, dtype=torch.long)] = True  # never mask the target
+    return valid
+
+
+@contextmanager
+def scoring(model):
+    """Run a block with ``model`` in eval mode and without gradients, then restore its mode.
+
+    Dropout must be off while scoring; a model that was training goes back to
+    training afterwards. Non-neural baselines pass through unchanged.
+    """
+    was_training = isinstance(model, torch.nn.Module) and model.training
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        if was_training:
+            model.train()
 
 
 def item_popularity(split) -> np.ndarray:
@@ -194,7 +226,6 @@ class UserRanks:
         return out
 
 
-@torch.no_grad()
 def rank_users(
     model,
     split,
@@ -218,18 +249,15 @@ def rank_users(
         raise ValueError("no users to evaluate")
     history = split.history(stage, max_len)
     targets = split.targets(stage)
-    indptr, indices = _seen_csr(split, stage)
+    indptr, indices = (np.asarray(part) for part in split.seen(stage))
     paths = getattr(split, "item_paths", None)
     paths = None if paths is None else torch.as_tensor(np.asarray(paths), dtype=torch.long)
     device = model_device(model)
     # one generator for the sampled negatives: the same seed gives every model the same negatives
     generator = torch.Generator().manual_seed(seed)
 
-    was_training = getattr(model, "training", False)
-    if isinstance(model, torch.nn.Module):
-        model.eval()
     ranks, sampled, tops, cat_hits = [], [], [], []
-    try:
+    with scoring(model):
         for start in range(0, len(all_users), batch_size):
             batch = all_users[start : start + batch_size]
             scores = model.scores(history[batch].to(device), batch.to(device)).float().cpu()
@@ -239,9 +267,7 @@ def rank_users(
                     f"expected [batch, n_items + 1] = [{len(batch)}, {n_columns}]"
                 )
             target = targets[batch]
-            valid = ~seen_mask(indptr, indices, batch, n_columns)
-            valid[:, 0] = False  # column 0 is padding, never an item
-            valid[torch.arange(len(batch)), target] = True  # the target is never masked
+            valid = candidate_mask(indptr, indices, batch, n_columns, target)
             ranks.append(ranks_from_scores(scores, target, valid))
 
             masked = scores.masked_fill(~valid, -math.inf)
@@ -257,9 +283,6 @@ def rank_users(
                 target_scores = scores.gather(1, target[:, None])
                 above = (scores.gather(1, negatives) >= target_scores) & drawn
                 sampled.append(1 + above.sum(1))
-    finally:
-        if isinstance(model, torch.nn.Module) and was_training:
-            model.train()
 
     users_np = all_users.numpy()
     targets_np = targets[all_users].numpy()

@@ -11,12 +11,11 @@ import pandas as pd
 import torch
 
 from hiercourse.datasets.schema import DataError
-from hiercourse.evaluation import model_device, seen_mask
+from hiercourse.evaluation import candidate_mask, model_device, scoring
 
 __all__ = ["recommend"]
 
 
-@torch.no_grad()
 def recommend(model, split, users, k: int = 10, stage: str = "test", max_len: int = 50) -> pd.DataFrame:
     """The top-``k`` unseen items for one user id or a list of them (original ids).
 
@@ -42,18 +41,12 @@ def recommend(model, split, users, k: int = 10, stage: str = "test", max_len: in
 
     history = split.history(stage, max_len)[codes]
     device = model_device(model)
-    if isinstance(model, torch.nn.Module):
-        was_training = model.training
-        model.eval()
-    try:
+    with scoring(model):
         scores = model.scores(history.to(device), codes.to(device)).float().cpu()
-    finally:
-        if isinstance(model, torch.nn.Module) and was_training:
-            model.train()
     indptr, indices = (np.asarray(part) for part in split.seen(stage))
-    blocked = seen_mask(indptr, indices, codes, split.n_items + 1)
-    blocked[:, 0] = True  # padding
-    masked = scores.masked_fill(blocked, -math.inf)
+    # no target exception here: a list for people never repeats what they have seen
+    candidates = candidate_mask(indptr, indices, codes, split.n_items + 1)
+    masked = scores.masked_fill(~candidates, -math.inf)
     top_scores, top_items = masked.topk(min(k, split.n_items), dim=1)
 
     keep = torch.isfinite(top_scores)  # a user who has seen nearly everything gets a shorter list

@@ -29,23 +29,21 @@ def user_report(model, split, user: int, stage: str = "test", k: int = 10, max_l
     import matplotlib.pyplot as plt
     import torch
 
+    from .evaluation import candidate_mask, scoring
     from .plots.interests import plot_interest_tree
 
     if not 0 <= user < split.n_users:
         raise ValueError(f"user must be an encoded user 0..{split.n_users - 1}, got {user}.")
     titles = split.items.set_index("idx")["title"].reindex(range(split.n_items + 1)).fillna("<pad>").tolist()
     history = split.history(stage, max_len)[user:user + 1]
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with scoring(model):
         scores = model.scores(history, torch.tensor([user]))[0]
-    model.train(was_training)
-    seen = split.seen_mask(stage, [user])[0]
     target = int(split.targets(stage)[user]) if stage in ("valid", "test") else -1
-    if target >= 0:
-        seen[target] = False  # the target is never masked, as in evaluation
-    seen[0] = True
-    top_items = scores.masked_fill(seen, float("-inf")).topk(k).indices.numpy()
+    # masked as in evaluation: seen items out, the target (if any) always in
+    indptr, indices = (np.asarray(part) for part in split.seen(stage))
+    candidates = candidate_mask(indptr, indices, torch.tensor([user]), split.n_items + 1,
+                                None if target < 0 else torch.tensor([target]))[0]
+    top_items = scores.masked_fill(~candidates, float("-inf")).topk(k).indices.numpy()
     paths = np.asarray(split.item_paths)[top_items]
     table = pd.DataFrame({
         "rank": np.arange(1, k + 1),

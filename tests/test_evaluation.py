@@ -11,6 +11,7 @@ from sklearn.metrics import ndcg_score
 
 from hiercourse.datasets.schema import InteractionData, tidy_interactions, tidy_items
 from hiercourse.evaluation import (
+    candidate_mask,
     evaluate,
     hit_rate,
     item_popularity,
@@ -19,6 +20,7 @@ from hiercourse.evaluation import (
     rank_users,
     ranks_from_scores,
     sample_negatives,
+    scoring,
     seen_mask,
 )
 from hiercourse.preprocessing import leave_one_out
@@ -78,6 +80,27 @@ def test_seen_mask_from_csr():
     expected[0, [2, 4, 5]] = True
     expected[1, [1, 3]] = True
     assert torch.equal(mask, expected)
+
+
+def test_candidate_mask_drops_padding_and_seen_items_but_keeps_the_target():
+    indptr = np.array([0, 2, 2, 5])
+    indices = np.array([1, 3, 2, 4, 5])
+    users = torch.tensor([2, 0, 1])
+    plain = candidate_mask(indptr, indices, users, 6)
+    assert torch.equal(plain, ~seen_mask(indptr, indices, users, 6) & (torch.arange(6) > 0))
+    kept = candidate_mask(indptr, indices, users, 6, torch.tensor([4, 1, 2]))
+    assert kept[0, 4] and kept[1, 1] and kept[2, 2]  # seen (or not) before: the target stays
+    assert (kept ^ plain).sum() == 2  # only the two seen targets changed
+
+
+def test_scoring_switches_dropout_off_and_restores_the_mode():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.5)).train()
+    with scoring(model):
+        assert not model.training and not torch.is_grad_enabled()
+    assert model.training and torch.is_grad_enabled()
+    with scoring(model.eval()):
+        pass
+    assert not model.training
 
 
 def test_sampled_negatives_avoid_seen_items_and_the_target():

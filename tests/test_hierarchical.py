@@ -196,3 +196,51 @@ def test_quick_training_on_tiny_shop_beats_most_popular_and_recovers_interests()
     assert truth.shape == (split.n_users, 12) and np.allclose(truth.sum(1), 1)
     relabelled = with_taxonomy(split, learn_hierarchy(model.item_embedding.weight, levels=(2, 4), seed=0))
     assert relabelled.item_paths.shape == (split.n_items + 1, 2)
+
+
+def _tiny_shop_model():
+    from hiercourse.datasets.schema import InteractionData
+    from hiercourse.datasets.shop import make_shop
+    from hiercourse.preprocessing import collapse_repeats, leave_one_out
+
+    data = make_shop("tiny", seed=0)
+    split = leave_one_out(InteractionData("shop", collapse_repeats(data.interactions), data.items, info=data.info))
+    torch.manual_seed(0)
+    model = HierarchicalInterestModel(split.n_items, split.item_paths, encoder="sasrec", dim=16, max_len=20,
+                                      level_names=split.level_names, node_names=split.node_names)
+    return model, split
+
+
+def test_user_report_masks_seen_items_and_keeps_the_model_mode():
+    import matplotlib.pyplot as plt
+
+    from hiercourse.widgets import user_report
+
+    model, split = _tiny_shop_model()
+    model.train()
+    fig, table = user_report(model, split, 0, k=5, max_len=20)
+    plt.close(fig)
+    assert model.training  # scored in eval mode, then put back
+    assert list(table["rank"]) == [1, 2, 3, 4, 5] and table["score"].is_monotonic_decreasing
+    seen = split.seen_mask("test", [0])[0]
+    target = int(split.targets("test")[0])
+    for item in table["item"]:
+        assert item > 0 and (item == target or not seen[item])
+    assert table["hit"].tolist() == [item == target for item in table["item"]]
+    with pytest.raises(ValueError, match="encoded user"):
+        user_report(model, split, split.n_users)
+
+
+def test_interest_explorer_falls_back_to_static_output_without_a_frontend(capsys):
+    import matplotlib.pyplot as plt
+
+    from hiercourse.widgets import interest_explorer, widgets_available
+
+    assert not widgets_available()  # plain pytest: no Jupyter kernel
+    model, split = _tiny_shop_model()
+    n_figures = len(plt.get_fignums())
+    assert interest_explorer(model, split, users=[1], k=3, max_len=20) is None
+    assert "title" in capsys.readouterr().out  # the first user's list was displayed as text
+    assert len(plt.get_fignums()) == n_figures  # the report's figure was closed after display
+    with pytest.raises(ValueError, match="no users"):
+        interest_explorer(model, split, users=[])

@@ -18,6 +18,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from hiercourse.evaluation import evaluate, item_popularity
+
 __all__ = ["MostPopular", "ItemKNN", "BPRMF", "train_matrix"]
 
 
@@ -41,9 +43,8 @@ class MostPopular:
         self.counts: torch.Tensor | None = None
 
     def fit(self, split) -> "MostPopular":
-        _, items = split.train_interactions()
-        self.counts = torch.as_tensor(np.bincount(items, minlength=split.n_items + 1), dtype=torch.float32)
-        self.counts[0] = 0.0
+        self.counts = torch.as_tensor(item_popularity(split), dtype=torch.float32)
+        self.counts[0] = 0.0  # padding is never recommended
         return self
 
     def n_parameters(self) -> int:
@@ -165,8 +166,6 @@ class BPRMF(nn.Module):
         With ``patience``, stop when validation NDCG@10 has not improved for that
         many epochs and keep the best epoch's weights. ``self.history`` holds one dict per epoch.
         """
-        from hiercourse.evaluation import evaluate  # local: evaluation does not depend on models
-
         generator = torch.Generator().manual_seed(seed)
         users_np, items_np = split.train_interactions()
         users, items = torch.as_tensor(users_np), torch.as_tensor(items_np)
