@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hiercourse.datasets.schema import EVENTS, PATH_SEP, DataError, require_columns
-from hiercourse.preprocessing import event_codes, in_user_time_order, item_taxonomy, sorted_unique
+from hiercourse.preprocessing import event_codes, item_taxonomy, sort_by_user_time, sorted_unique
 
 if TYPE_CHECKING:
     import torch
@@ -30,12 +30,6 @@ def _check(frame: pd.DataFrame, what: str, columns: Sequence[str] = ("user", "it
     require_columns(frame, list(columns), what)
     if len(frame) == 0:
         raise DataError(f"{what} got an empty frame: there is nothing to describe.")
-
-
-def _in_user_time_order(frame: pd.DataFrame) -> pd.DataFrame:
-    if in_user_time_order(frame["user"].to_numpy(), frame["timestamp"].to_numpy()):
-        return frame
-    return frame.sort_values(["user", "timestamp"], kind="stable")
 
 
 # --------------------------------------------------------------------------- users
@@ -80,6 +74,13 @@ def recency(frame: pd.DataFrame, end: int | None = None) -> pd.Series:
     return (end - last).rename("recency_s")
 
 
+def _distinct_per_user(user_codes: np.ndarray, values: np.ndarray, n_users: int) -> np.ndarray:
+    """How many distinct non-negative ints in ``values`` each user has: unique over one combined
+    (user, value) key, then a bincount per user."""
+    width = int(values.max()) + 1
+    return np.bincount(sorted_unique(user_codes * width + values) // width, minlength=n_users)
+
+
 def user_features(frame: pd.DataFrame, gap: int = SESSION_GAP, end: int | None = None) -> pd.DataFrame:
     """One row per user: activity, sessions, event counts, purchase frequency and recency.
 
@@ -93,20 +94,15 @@ def user_features(frame: pd.DataFrame, gap: int = SESSION_GAP, end: int | None =
     Taught in chapter 03.
     """
     _check(frame, "user_features")
-    frame = _in_user_time_order(frame)
+    frame = sort_by_user_time(frame)
     users = frame["user"].to_numpy()
     codes, index = pd.factorize(users, sort=True)
     n = len(index)
     stamps = frame["timestamp"].to_numpy()
     events = np.bincount(codes, minlength=n)
-    # distinct (user, x) pairs: unique over one combined key, then a bincount per user
-    item_codes = pd.factorize(frame["item"].to_numpy())[0]
-    distinct_items = np.bincount(sorted_unique(codes * (item_codes.max() + 1) + item_codes) // (item_codes.max() + 1),
-                                 minlength=n)
+    distinct_items = _distinct_per_user(codes, pd.factorize(frame["item"].to_numpy())[0], n)
     day = stamps // DAY
-    day_codes = day - day.min()
-    active_days = np.bincount(sorted_unique(codes * (day_codes.max() + 1) + day_codes) // (day_codes.max() + 1),
-                              minlength=n)
+    active_days = _distinct_per_user(codes, day - day.min(), n)
     session = sessionize(frame, gap)
     sessions = np.bincount(codes[np.r_[True, session[1:] != session[:-1]]], minlength=n)
     # rows are in (user, time) order: a user's first and last rows hold their first and last times
@@ -302,6 +298,29 @@ def split_level_shares(split: "SequenceSplit", stage: str = "train") -> list[np.
         nodes = split.item_paths[items, level]
         out.append(_shares(users, nodes, split.n_users, len(split.node_names[level])))
     return out
+
+
+def share_distance(a: pd.DataFrame | np.ndarray, b: pd.DataFrame | np.ndarray) -> pd.Series | np.ndarray:
+    """Total variation distance per row between two share tables: half the summed absolute difference.
+
+    0 when a user's two rows are the same, 1 when they share no node; it is the
+    largest share any set of nodes can gain or lose. Two DataFrames (e.g. levels
+    of ``category_shares``) are compared on the users both hold, over all nodes
+    either holds (a missing node has share 0); the result is a Series indexed by
+    user. Two arrays must have the same shape; rows lie on the last axis.
+    Taught in chapter 01 (used in chapters 02 and 03).
+    """
+    if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame):
+        a, b = a.align(b, join="inner", axis=0)
+        a, b = a.align(b, join="outer", axis=1, fill_value=0.0)
+        return (0.5 * (a - b).abs().sum(axis=1)).rename("share_distance")
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        raise DataError("share_distance needs two DataFrames or two arrays, not one of each; "
+                        "use .to_numpy() on the DataFrame after aligning its columns.")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise DataError(f"share_distance needs share tables of the same shape, got {a.shape} and {b.shape}.")
+    return 0.5 * np.abs(a - b).sum(axis=-1)
 
 
 # --------------------------------------------------------------------------- encodings

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from hiercourse.datasets.mnist import PIXEL_MEAN, PIXEL_STD
+from hiercourse.datasets.schema import DataError
 from hiercourse.device import best_device
 
 N_CLASSES = 10
@@ -195,7 +196,7 @@ def train(
     images = torch.as_tensor(train_x)
     labels = torch.as_tensor(train_y, dtype=torch.int64)
     if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        raise DataError(f"{len(images)} images but {len(labels)} labels")
     n = len(images)
     steps_per_epoch = (n + batch_size - 1) // batch_size
     model.to(device)
@@ -204,7 +205,7 @@ def train(
     elif optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
     else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', not {optimizer!r}")
+        raise DataError(f"optimizer must be 'adam' or 'sgd', not {optimizer!r}")
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
     shuffler = torch.Generator().manual_seed(seed)

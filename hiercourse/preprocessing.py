@@ -54,8 +54,11 @@ def in_user_time_order(users: np.ndarray, stamps: np.ndarray) -> bool:
     return bool(np.all((users[1:] > users[:-1]) | ((users[1:] == users[:-1]) & (stamps[1:] >= stamps[:-1]))))
 
 
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows in the schema's order: by (user, timestamp), ties kept in their current order."""
+def sort_by_user_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the schema's order: by (user, timestamp), ties kept in their current order; a fresh 0..n-1 index.
+
+    Skips the sort when the rows are already in order. Taught in chapter 02.
+    """
     if in_user_time_order(frame["user"].to_numpy(), frame["timestamp"].to_numpy()):
         return frame.reset_index(drop=True)  # already in order: skip the sort
     return frame.sort_values(["user", "timestamp"], kind="stable").reset_index(drop=True)
@@ -105,7 +108,7 @@ def deduplicate(frame: pd.DataFrame, window: float | None = None) -> pd.DataFram
         gap = np.diff(order["timestamp"].to_numpy(), prepend=0)
         repeat = same_key & (gap <= window)
         out = order.loc[~repeat]
-    return _sorted(out)
+    return sort_by_user_time(out)
 
 
 def remove_outliers(
@@ -157,7 +160,7 @@ def remove_outliers(
         rows_removed=int((~keep).sum()),
         users_removed=int(bad.sum()),
     )
-    return _sorted(frame.loc[keep]), report
+    return sort_by_user_time(frame.loc[keep]), report
 
 
 def k_core(frame: pd.DataFrame, k: int = 5, *, item_k: int | None = None) -> pd.DataFrame:
@@ -187,7 +190,7 @@ def k_core(frame: pd.DataFrame, k: int = 5, *, item_k: int | None = None) -> pd.
         raise DataError(
             f"the {user_k}-core (items {item_k}) of {len(frame):,} rows is empty; lower k."
         )
-    return _sorted(frame.loc[keep])
+    return sort_by_user_time(frame.loc[keep])
 
 
 def to_implicit(
@@ -229,7 +232,7 @@ def to_implicit(
         out["weight"] = out["event"].astype(str).map(table).astype("float64")
     else:
         out["weight"] = 1.0
-    return _sorted(out)
+    return sort_by_user_time(out)
 
 
 def collapse_repeats(frame: pd.DataFrame) -> pd.DataFrame:
@@ -242,7 +245,7 @@ def collapse_repeats(frame: pd.DataFrame) -> pd.DataFrame:
     Taught in chapter 02.
     """
     _check_frame(frame, "collapse_repeats's frame")
-    frame = _sorted(frame)
+    frame = sort_by_user_time(frame)
     users = frame["user"].to_numpy()
     items = frame["item"].to_numpy()
     starts = np.ones(len(frame), dtype=bool)

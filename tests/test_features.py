@@ -23,6 +23,7 @@ from hiercourse.features import (
     one_hot,
     recency,
     sessionize,
+    share_distance,
     split_level_shares,
     user_features,
 )
@@ -214,3 +215,31 @@ def test_data_plots_draw(hand):
     for fig in figures:
         assert fig.axes
         plt.close(fig)
+
+
+def test_share_distance_known_answers_and_alignment():
+    a = pd.DataFrame({"x": [1.0, 0.5, 1.0], "y": [0.0, 0.5, 0.0]}, index=pd.Index([1, 2, 3], name="user"))
+    b = pd.DataFrame({"y": [1.0, 0.5], "z": [0.0, 0.5]}, index=pd.Index([2, 1], name="user"))
+    d = share_distance(a, b)  # users 1 and 2 only; column z is 0 in a, x is 0 in b
+    assert list(d.index) == [1, 2]
+    assert d.loc[1] == pytest.approx(1.0)    # disjoint: (1,0,0) vs (0,0.5,0.5) -> 0.5 * 2
+    assert d.loc[2] == pytest.approx(0.5)    # (0.5,0.5,0) vs (0,1,0)
+    assert share_distance(a, a).eq(0).all()
+    arrays = share_distance(np.array([[1.0, 0.0], [0.25, 0.75]]), np.array([[0.0, 1.0], [0.5, 0.5]]))
+    np.testing.assert_allclose(arrays, [1.0, 0.25])
+    with pytest.raises(DataError, match="same shape"):
+        share_distance(np.ones((2, 3)), np.ones((2, 2)))
+    with pytest.raises(DataError, match="two DataFrames or two arrays"):
+        share_distance(a, a.to_numpy())
+
+
+def test_share_distance_is_what_the_shop_chapters_compute_by_hand():
+    shop = make_shop("tiny", seed=3)
+    shares = category_shares(shop.interactions, shop.items, level_names=shop.info["level_names"],
+                             full_names=True)["category"]
+    truth = pd.DataFrame(shop.truth["category_weights"], columns=shop.truth["category_names"],
+                         index=pd.Index(shop.truth["user_ids"], name="user"))
+    # the chapters' by-hand formula, on the same users and nodes
+    by_hand = 0.5 * (shares.reindex(columns=truth.columns, fill_value=0.0)
+                     - truth.reindex(shares.index)).abs().sum(axis=1)
+    pd.testing.assert_series_equal(share_distance(shares, truth), by_hand, check_names=False)

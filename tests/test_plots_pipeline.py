@@ -101,3 +101,11 @@ def test_interest_tree_colours_follow_the_given_map():
     top_b = [p for p in ax.patches if round(p.get_width(), 6) == 0.25 and p.get_y() > 0.5]
     assert top_b and to_rgba(top_b[0].get_facecolor())[:3] == to_rgba("red")[:3]
     plt.close("all")
+
+
+def test_bad_input_raises_the_course_error_type():
+    from hiercourse.datasets.schema import DataError
+    from hiercourse.plots.pipeline import tree_shares
+
+    with pytest.raises(DataError, match="one weight per path"):
+        tree_shares(["A > B", "A"], weights=[1.0])

@@ -344,3 +344,15 @@ def test_collapse_repeats_before_the_split_of_the_shop():
     assert collapsed.summary()["consecutive_repeat_share"] == 0
     assert collapsed.level_names == ["department", "category"]
     assert [len(n) - 1 for n in collapsed.node_names] == [4, 12]
+
+
+def test_sort_by_user_time_is_stable_and_skips_sorted_frames():
+    from hiercourse.preprocessing import sort_by_user_time
+
+    frame = pd.DataFrame({"user": [2, 1, 1, 2], "item": [1, 2, 3, 4], "timestamp": [5, 9, 9, 1]},
+                         index=[10, 11, 12, 13])
+    out = sort_by_user_time(frame)
+    assert out["item"].tolist() == [2, 3, 4, 1]  # the tie (user 1, t 9) keeps its order
+    assert out.index.tolist() == [0, 1, 2, 3]
+    again = sort_by_user_time(out)
+    pd.testing.assert_frame_equal(again, out)

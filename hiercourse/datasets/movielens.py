@@ -54,12 +54,6 @@ def _require(folder: str | os.PathLike, names: list[str], release: str) -> Path:
     return folder
 
 
-def genre_columns(genre_lists: list[tuple[str, ...]]) -> tuple[list[str], list[tuple[str, ...]]]:
-    """(category_path, categories) from each movie's genres: the first genre, and all of them."""
-    paths = [g[0] if g else "" for g in genre_lists]
-    return paths, genre_lists
-
-
 def _split_genres(genres: pd.Series) -> list[tuple[str, ...]]:
     return [
         () if (not isinstance(g, str) or g in ("", NO_GENRES)) else tuple(g.split("|"))
@@ -73,9 +67,10 @@ def _ratings(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def _movies(ids, titles, genre_lists, name: str, **extra) -> pd.DataFrame:
-    paths, cats = genre_columns(genre_lists)
+    # category_path: the first genre, a one-level taxonomy; categories: all the genres
+    paths = [g[0] if g else "" for g in genre_lists]
     frame = pd.DataFrame(
-        {"item": ids, "title": titles, "category_path": paths, "categories": cats, **extra}
+        {"item": ids, "title": titles, "category_path": paths, "categories": genre_lists, **extra}
     )
     return tidy_items(frame, f"{name} movies")
 

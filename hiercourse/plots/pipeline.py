@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-PATH_SEP = " > "
+from hiercourse.datasets.schema import PATH_SEP, DataError
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def pipeline_mermaid(direction: str = "LR") -> str:
     Taught in chapter 01.
     """
     if direction not in {"LR", "TB", "TD", "RL", "BT"}:
-        raise ValueError(f"direction must be one of LR, TB, TD, RL, BT, not {direction!r}")
+        raise DataError(f"direction must be one of LR, TB, TD, RL, BT, not {direction!r}")
     lines = [f"flowchart {direction}"]
     for stage in STAGES:
         modules = "<br/>".join(stage.modules)
@@ -165,12 +165,12 @@ def tree_shares(paths: Sequence[str], weights: Sequence[float] | None = None,
     """
     paths = pd.Series(list(paths), dtype="object")
     if len(paths) == 0:
-        raise ValueError("tree_shares needs at least one path; the history is empty.")
+        raise DataError("tree_shares needs at least one path; the history is empty.")
     w = pd.Series(np.ones(len(paths)) if weights is None else np.asarray(weights, dtype=float))
     if len(w) != len(paths):
-        raise ValueError(f"{len(paths)} paths but {len(w)} weights; give one weight per path.")
+        raise DataError(f"{len(paths)} paths but {len(w)} weights; give one weight per path.")
     if (w < 0).any() or w.sum() <= 0:
-        raise ValueError("weights must be non-negative and not all zero.")
+        raise DataError("weights must be non-negative and not all zero.")
     parts = paths.str.split(sep, regex=False)
     depth = int(parts.str.len().max())
     rows = []
@@ -243,7 +243,7 @@ def plot_interest_tree(paths: Sequence[str], weights: Sequence[float] | None = N
                     va="center", fontsize=8)
     names = list(level_names) if level_names is not None else [f"level {k}" for k in range(depth)]
     if len(names) != depth:
-        raise ValueError(f"level_names has {len(names)} names but the paths have {depth} levels.")
+        raise DataError(f"level_names has {len(names)} names but the paths have {depth} levels.")
     ax.set_yticks(range(depth))
     ax.set_yticklabels(names[::-1])
     ax.set_xlim(0, 1)
