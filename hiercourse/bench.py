@@ -73,6 +73,9 @@ class BenchConfig:
     batch_size: int = 256
     lr: float = 1e-3
     all_windows: bool = True
+    negatives: int | None = 1024
+    window_stride: int | None = None
+    lr_decay: bool = False
     time_budget: float | None = 300.0
     min_events: int = 3
     shop_size: str = "small"
@@ -231,7 +234,8 @@ def train_model(model, split, config: BenchConfig, seed: int) -> dict:
     elif hasattr(model, "loss"):
         result = fit(model, split, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                      max_len=config.max_len, all_windows=config.all_windows, patience=config.patience, seed=seed,
-                     device=config.device, progress=config.progress, time_budget_s=config.time_budget)
+                     device=config.device, progress=config.progress, time_budget_s=config.time_budget,
+                     negatives=config.negatives, window_stride=config.window_stride, lr_decay=config.lr_decay)
         seconds, epochs, per_epoch = result.train_seconds, result.epochs, result.seconds_per_epoch
         best, stopped = result.best_epoch, result.stopped
     else:  # counting baselines: one pass, no epochs
@@ -311,8 +315,13 @@ def _header(config: BenchConfig, split, command: str) -> str:
         f"items minus the user's earlier ones, ties counted against the target; sampled_* = target vs "
         f"100 random unseen items (seed 0), shown only beside the full-ranking numbers",
         f"- training: dim {config.dim}, max_len {config.max_len}, batch {config.batch_size}, Adam lr {config.lr}, "
-        f"{'all' if config.all_windows else 'most recent'} training windows, "
-        f"at most {config.epochs} epochs, early stopping on validation NDCG@10 (patience {config.patience}), "
+        f"{'all' if config.all_windows else 'most recent'} training windows"
+        + (f" (a new one every {config.window_stride} steps)" if config.all_windows and config.window_stride else "")
+        + ", "
+        + ("learning rate decayed linearly to 5 %, " if config.lr_decay else "")
+        + (f"sampled softmax over {config.negatives} popularity-drawn items (log q corrected), "
+           if config.negatives else "full softmax over every item, ")
+        + f"at most {config.epochs} epochs, early stopping on validation NDCG@10 (patience {config.patience}), "
         f"time budget {config.time_budget} s per model; best validation epoch restored",
     ]) + "\n"
 
@@ -402,6 +411,14 @@ def parser() -> argparse.ArgumentParser:
     models.add_argument("--windows", default="all", choices=("all", "last"),
                         help="training windows: 'last' = each user's most recent --max-len steps only; 'all' = the "
                              "older history too, cut into further windows (every training interaction is a target)")
+    models.add_argument("--window-stride", type=int, default=None,
+                        help="with --windows all: a new training window every this many steps (default --max-len: "
+                             "no overlap; smaller: overlapping windows, every target also seen with a longer past)")
+    models.add_argument("--lr-decay", action="store_true",
+                        help="let the learning rate fall linearly to 5 %% of --lr over the time budget (or the epochs)")
+    models.add_argument("--negatives", type=int, default=1024,
+                        help="sequence models: sampled softmax over this many items drawn by popularity (log q "
+                             "corrected); 0 = full softmax over every item (exact, slower on large catalogues)")
     models.add_argument("--time-budget", type=float, default=300.0,
                         help="training seconds allowed per model and seed (0 = no limit); the same for every model")
     models.add_argument("--device", default=None, help="torch device (default: CUDA, then MPS, then CPU)")
@@ -433,6 +450,9 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         batch_size=args.batch_size,
         lr=args.lr,
         all_windows=args.windows == "all",
+        negatives=args.negatives or None,
+        window_stride=args.window_stride,
+        lr_decay=args.lr_decay,
         time_budget=args.time_budget or None,
         min_events=args.min_events,
         shop_size=args.shop_size,

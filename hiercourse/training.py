@@ -27,8 +27,10 @@ import torch
 from hiercourse.datasets.schema import DataError
 from hiercourse.device import best_device
 from hiercourse.evaluation import evaluate
+from hiercourse.models.sequence import Negatives
 
-__all__ = ["TrainResult", "fit", "training_windows", "make_optimizer", "count_parameters", "save", "load"]
+__all__ = ["TrainResult", "fit", "training_windows", "NegativeSampler", "make_optimizer", "count_parameters",
+           "save", "load"]
 
 
 @dataclass
@@ -72,30 +74,36 @@ def count_parameters(model) -> int:
     return 0
 
 
-def training_windows(split, max_len: int = 50, all_windows: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def training_windows(split, max_len: int = 50, all_windows: bool = True,
+                     stride: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-item training pairs ``(inputs [N, max_len], targets [N, max_len])`` from the train parts.
 
     ``split.train_windows(max_len)`` gives each user's most recent ``max_len``
     training steps. With ``all_windows`` the older part of a long history is not
     thrown away: it is cut into further windows of ``max_len`` steps, so every
     training interaction is a target once (the first steps of a window see a
-    shorter past than the user really had).
+    shorter past than the user really had). ``stride`` < ``max_len`` makes the windows
+    overlap (each ends ``stride`` steps before the next): targets near a window's start
+    are then seen again with a longer past, at the price of a longer epoch.
     Taught in chapter 09.
     """
     inputs, targets = split.train_windows(max_len)
     if not all_windows:
         return inputs, targets
+    stride = max_len if stride is None else int(stride)
+    if not 1 <= stride <= max_len:
+        raise ValueError(f"stride must lie in 1..max_len ({max_len}), got {stride}")
     offsets = np.asarray(split.offsets)
     seq = np.asarray(split.seq)
     n_steps = np.maximum(np.diff(offsets) - 3, 0)  # train part of n items gives n - 1 steps
-    extra = np.maximum((n_steps - 1) // max_len, 0)  # windows beyond the most recent one
+    extra = np.maximum((n_steps - 1) // stride, 0)  # windows beyond the most recent one
     if extra.sum() == 0:
         return inputs, targets
     users = np.repeat(np.arange(len(extra)), extra)
-    # window w (1 = just before the most recent) of a user ends max_len * w steps before the last step
+    # window w (1 = just before the most recent) of a user ends stride * w steps before the last step
     w = np.arange(extra.sum()) - np.repeat(np.cumsum(extra) - extra, extra) + 1
     last_target = offsets[users + 1] - 3  # position of the last training target in seq
-    end = last_target - max_len * w  # position of this window's last target
+    end = last_target - stride * w  # position of this window's last target
     first_target = offsets[users] + 1
     cols = np.arange(max_len)
     target_pos = end[:, None] - (max_len - 1) + cols[None, :]
@@ -106,6 +114,31 @@ def training_windows(split, max_len: int = 50, all_windows: bool = True) -> tupl
         torch.cat([inputs, torch.as_tensor(extra_inputs)]),
         torch.cat([targets, torch.as_tensor(extra_targets)]),
     )
+
+
+class NegativeSampler:
+    """Draws the shared negatives of a sampled softmax, in proportion to training popularity.
+
+    ``q(j)`` is proportional to ``(count_j + 1) ** alpha``, ``count_j`` = how often item j is a
+    training target (validation and test items are not counted: they must not leak
+    into training). Popular items are the hard negatives a full ranking puts on top,
+    so they are drawn often; ``sampled_softmax_loss`` divides that preference back out
+    (``- log q``). Taught in chapter 09.
+    """
+
+    def __init__(self, targets: torch.Tensor, n_items: int, n_negatives: int, alpha: float = 1.0) -> None:
+        if n_negatives < 1:
+            raise ValueError(f"n_negatives must be >= 1, got {n_negatives}")
+        counts = torch.bincount(targets.reshape(-1), minlength=n_items + 1)[: n_items + 1].double()
+        q = (counts[1:] + 1.0) ** alpha
+        self.q = (q / q.sum()).float()
+        self.log_q = torch.cat([torch.zeros(1), self.q.log()])  # index = item code; 0 is padding
+        self.n_negatives = int(n_negatives)
+
+    def draw(self, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Negatives:
+        """``n_negatives`` item codes (with replacement) and the log-probabilities, on ``device``."""
+        items = torch.multinomial(self.q, self.n_negatives, replacement=True, generator=generator) + 1
+        return Negatives(items.to(device), self.log_q.to(device))
 
 
 def make_optimizer(model: torch.nn.Module, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0):
@@ -138,10 +171,13 @@ def fit(
     grad_clip: float | None = 5.0,
     train_fraction: float = 1.0,
     eval_users=None,
+    negatives: int | None = None,
+    window_stride: int | None = None,
+    lr_decay: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``split`` with next-item windows; early-stop on validation NDCG@10.
 
-    - batches: ``training_windows(split, max_len, all_windows)``, shuffled each epoch by
+    - batches: ``training_windows(split, max_len, all_windows, window_stride)``, shuffled each epoch by
       a generator seeded with ``seed``;
     - every ``eval_every`` epochs: validation NDCG@10 / HR@10 with full ranking; after
       ``patience`` evaluations without improvement training stops (``None``: never);
@@ -149,6 +185,13 @@ def fit(
     - ``train_fraction`` < 1 keeps a seeded random share of the training windows (to
       measure how much data a model needs); validation and test are unchanged;
     - ``eval_users``: evaluate validation on these encoded users only (faster);
+    - ``negatives``: a sampled softmax over that many items drawn by popularity
+      (``NegativeSampler``) instead of the full softmax over every item (``None``);
+      the full softmax's cost grows with the catalogue, the sampled one's does not
+      (a catalogue of at most ``negatives`` items gets the full softmax);
+    - ``lr_decay``: the learning rate falls linearly from ``lr`` to 5 % of it over the run
+      (over ``time_budget_s`` when given, else over ``epochs``): big steps early, small ones
+      late, so the weights settle instead of jumping around the optimum;
     - at the end the best evaluated epoch's weights are restored.
 
     Taught in chapter 09.
@@ -161,7 +204,7 @@ def fit(
     torch.manual_seed(seed)  # dropout masks and any model-side sampling
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
-    inputs, targets = training_windows(split, max_len, all_windows)
+    inputs, targets = training_windows(split, max_len, all_windows, window_stride)
     if not 0 < train_fraction <= 1:
         raise ValueError(f"train_fraction must lie in (0, 1], got {train_fraction}")
     if train_fraction < 1:
@@ -171,6 +214,8 @@ def fit(
     if len(inputs) == 0:
         raise DataError("the split has no training windows (every train part is shorter than 2 items)")
     opt = make_optimizer(model, optimizer, lr, weight_decay)
+    # drawing as many items as the catalogue holds costs more than scoring all of them: full softmax then
+    sampler = NegativeSampler(targets, split.n_items, negatives) if negatives and negatives < split.n_items else None
 
     rows: list[dict] = []
     best_ndcg, best_epoch, best_state, waited = -math.inf, 0, None, 0
@@ -189,11 +234,20 @@ def fit(
         out_of_time = False
         for begin in range(0, len(order), batch_size):
             idx = order[begin : begin + batch_size]
-            loss = model.loss(inputs[idx].to(device), targets[idx].to(device))
+            batch = (inputs[idx].to(device), targets[idx].to(device))
+            if sampler is None:
+                loss = model.loss(*batch)
+            else:
+                loss = model.loss(*batch, negatives=sampler.draw(generator, device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {epoch}: lower lr (now {lr}) or use Adam"
                 )
+            if lr_decay:
+                done = (train_seconds + time.perf_counter() - tic) / time_budget_s if time_budget_s else \
+                    (epoch - 1 + begin / len(order)) / epochs
+                for group in opt.param_groups:
+                    group["lr"] = lr * max(0.05, 1.0 - done)
             opt.zero_grad()
             loss.backward()
             if grad_clip is not None:
@@ -239,7 +293,9 @@ def fit(
         parameters=count_parameters(model),
         device=str(device),
         extra={"optimizer": optimizer, "lr": lr, "batch_size": batch_size, "max_len": max_len,
-               "n_windows": len(inputs), "seed": seed, "train_fraction": train_fraction},
+               "n_windows": len(inputs), "seed": seed, "train_fraction": train_fraction,
+               "negatives": negatives if sampler is not None else None, "window_stride": window_stride,
+               "lr_decay": lr_decay},
     )
 
 

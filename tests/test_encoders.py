@@ -1,6 +1,8 @@
 """Chapter-07 encoders: shapes, causality, padding, the shared scoring base."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -122,3 +124,30 @@ def test_clear_errors():
         model.scores(torch.full((1, LENGTH), N_ITEMS + 5), None)
     with pytest.raises(DataError, match="max_len"):
         SASRec(N_ITEMS, dim=DIM, max_len=4).scores(batch(), None)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_sampled_softmax_over_every_item_is_the_full_softmax(name):
+    """Every item drawn once with a uniform q: the sampled softmax is exactly the full one."""
+    from hiercourse.models.sequence import Negatives
+
+    model = build(name)
+    seq, targets = batch(), batch(1)
+    n_items = model.n_items
+    everything = Negatives(torch.arange(1, n_items + 1), torch.full((n_items + 1,), -math.log(n_items)))
+    assert torch.isclose(model.loss(seq, targets, negatives=everything), model.loss(seq, targets), atol=1e-5)
+
+
+def test_sampled_softmax_loss_masks_a_negative_equal_to_the_target():
+    from hiercourse.models.sequence import Negatives, sampled_softmax_loss
+
+    positive = torch.tensor([2.0])
+    negatives = Negatives(torch.tensor([3, 5]), torch.zeros(6))
+    # item 3 is the target: only item 5 competes with it
+    loss = sampled_softmax_loss(positive, torch.tensor([[2.0, 0.0]]), torch.tensor([3]), negatives)
+    assert torch.isclose(loss, -torch.log_softmax(torch.tensor([2.0, 0.0]), 0)[0])
+    # the log q correction: an item drawn ten times as often counts log(10) less
+    biased = Negatives(torch.tensor([5]), torch.log(torch.tensor([1, 0.01, 0.01, 0.01, 0.01, 0.1])))
+    loss = sampled_softmax_loss(torch.tensor([0.0]), torch.tensor([[0.0]]), torch.tensor([1]), biased)
+    expected = -torch.log_softmax(torch.tensor([0.0 - math.log(0.01), 0.0 - math.log(0.1)]), 0)[0]
+    assert torch.isclose(loss, expected)

@@ -82,11 +82,13 @@ def test_training_path_equals_scoring_path_and_is_causal(encoder):
     model = build(encoder)
     seq = toy_batch()
     with torch.no_grad():
-        last, early, _ = model._all_scores(seq, every_position=True)
-        assert torch.allclose(last, model.scores(seq, None), atol=1e-4)
+        vectors, h, levels = model._encode(seq, every_position=True)
+        assert torch.allclose(model.final_scores(h, vectors, levels), model.scores(seq, None), atol=1e-4)
+        early = h[:, :-1] @ vectors.T  # what the loss scores earlier positions with
         changed = seq.clone()
         changed[:, 8:] = torch.randint(1, N_ITEMS + 1, (4, 2))
-        _, other, _ = model._all_scores(changed, every_position=True)
+        _, h_changed, _ = model._encode(changed, every_position=True)
+        other = h_changed[:, :-1] @ vectors.T
     assert early.shape == (4, LENGTH - 1, N_ITEMS + 1)
     # the scores after prefix t (t < 8) know nothing of positions 8 and 9
     assert torch.allclose(early[:, :8], other[:, :8], atol=1e-4)
@@ -244,3 +246,17 @@ def test_interest_explorer_falls_back_to_static_output_without_a_frontend(capsys
     assert len(plt.get_fignums()) == n_figures  # the report's figure was closed after display
     with pytest.raises(ValueError, match="no users"):
         interest_explorer(model, split, users=[])
+
+
+@pytest.mark.parametrize("encoder", ["dnn", "sasrec"])
+def test_sampled_softmax_over_every_item_is_the_full_loss(encoder):
+    """Every item drawn once with a uniform q: the sampled loss (last position with the full
+    s(u, j), earlier ones with h_t . v_j) equals the full-softmax loss."""
+    from hiercourse.models.sequence import Negatives
+
+    model = build(encoder)
+    seq, targets = toy_batch(), toy_batch(1)
+    targets[1, -1] = 0  # a row without a last target is skipped, not scored against padding
+    everything = Negatives(torch.arange(1, N_ITEMS + 1), torch.full((N_ITEMS + 1,), -np.log(N_ITEMS)))
+    with torch.no_grad():
+        assert torch.isclose(model.loss(seq, targets, negatives=everything), model.loss(seq, targets), atol=1e-5)

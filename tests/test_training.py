@@ -146,3 +146,71 @@ def test_train_fraction_uses_fewer_windows(split):
     assert half.extra["n_windows"] == pytest.approx(full.extra["n_windows"] / 2, abs=1)
     with pytest.raises(ValueError, match="train_fraction"):
         fit(LastItem(split.n_items), split, epochs=1, progress=False, train_fraction=0.0)
+
+
+def test_negative_sampler_counts_training_targets_only(split):
+    from hiercourse.training import NegativeSampler
+
+    _, targets = training_windows(split, 50)
+    sampler = NegativeSampler(targets, split.n_items, n_negatives=64)
+    counts = torch.bincount(targets[targets > 0], minlength=split.n_items + 1)[1:].double()
+    expected = (counts + 1) / (counts + 1).sum()
+    assert torch.allclose(sampler.q.double(), expected, atol=1e-6)
+    assert sampler.log_q[0] == 0 and torch.allclose(sampler.log_q[1:].exp(), sampler.q)
+    drawn = sampler.draw(torch.Generator().manual_seed(0))
+    assert drawn.items.shape == (64,) and int(drawn.items.min()) >= 1 and int(drawn.items.max()) <= split.n_items
+    with pytest.raises(ValueError, match="n_negatives"):
+        NegativeSampler(targets, split.n_items, n_negatives=0)
+
+
+def test_fit_with_a_sampled_softmax_learns(split):
+    from hiercourse.models.encoders import SASRec
+
+    torch.manual_seed(0)
+    model = SASRec(split.n_items, dim=16, max_len=20)
+    before = evaluate(model, split, stage="valid", sampled_negatives=None, max_len=20)["ndcg@10"]
+    result = fit(model, split, epochs=6, lr=5e-3, batch_size=16, max_len=20, patience=None, progress=False,
+                 negatives=32)
+    assert result.extra["negatives"] == 32
+    assert result.history["train_loss"].iloc[-1] < result.history["train_loss"].iloc[0]
+    assert result.best_valid_ndcg > before
+
+
+def test_overlapping_windows_cover_every_target_and_add_longer_pasts(split):
+    plain_inputs, plain_targets = training_windows(split, 8)
+    inputs, targets = training_windows(split, 8, stride=3)
+    assert len(inputs) > len(plain_inputs)
+    # every training pair is still there, and the overlap only repeats existing pairs
+    pairs = set(zip(inputs[targets > 0].tolist(), targets[targets > 0].tolist()))
+    assert pairs == set(zip(plain_inputs[plain_targets > 0].tolist(), plain_targets[plain_targets > 0].tolist()))
+    assert torch.equal(inputs[:, 1:][targets[:, :-1] > 0], targets[:, :-1][targets[:, :-1] > 0])
+    assert torch.equal(training_windows(split, 8, stride=8)[0], plain_inputs)
+    with pytest.raises(ValueError, match="stride"):
+        training_windows(split, 8, stride=9)
+
+
+def test_a_catalogue_smaller_than_the_negatives_gets_the_full_softmax(split):
+    from hiercourse.models.encoders import DNNRecommender
+
+    torch.manual_seed(0)
+    result = fit(DNNRecommender(split.n_items, dim=8), split, epochs=1, progress=False,
+                 negatives=split.n_items + 5)
+    assert result.extra["negatives"] is None
+
+
+def test_lr_decay_shrinks_the_steps(split, monkeypatch):
+    """With lr_decay the optimiser's learning rate falls linearly over the epochs, to no less than 5 %."""
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    torch.manual_seed(0)
+    result = fit(LastItem(split.n_items), split, epochs=4, lr=0.05, batch_size=8, patience=None, progress=False,
+                 lr_decay=True)
+    assert seen[0] == pytest.approx(0.05) and seen[-1] < 0.05 * 0.35 and min(seen) >= 0.05 * 0.05 - 1e-12
+    assert all(a >= b for a, b in zip(seen, seen[1:]))
+    assert result.extra["lr_decay"] is True

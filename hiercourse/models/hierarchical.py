@@ -16,7 +16,7 @@ j's node at level l, 1-based per level, 0 = none). For a user's behaviours
 3. User level: for candidate ``j``, ``u(j) = h_T + sum_l gate^l_{c_l(j)} z^l_{c_l(j)}``
    (a sigmoid gate per level and node) and
    ``s(u, j) = u(j) . v_j + sum_l log beta^l_{c_l(j)}``.
-4. Loss: next-item cross-entropy over all items at every position, plus
+4. Loss: next-item cross-entropy over all items (or a sampled softmax) at every position, plus
    ``aux_weight`` x the cross-entropy of the next item's node at each level (beta after
    every prefix). Earlier positions are scored by their behaviour state alone
    (``h_t . v_j``, SASRec's objective on path-enriched vectors); the full score, with
@@ -42,7 +42,7 @@ from torch import nn
 
 from ..datasets.schema import DataError
 from .encoders import make_encoder
-from .sequence import SequenceRecommender, check_sequences
+from .sequence import Negatives, SequenceRecommender, check_sequences, sampled_softmax_loss
 
 SHARE_SMOOTHING = 0.01  # keeps log(share) finite for nodes the history never visited
 
@@ -174,67 +174,98 @@ class HierarchicalInterestModel(SequenceRecommender):
             "logits": logits, "log_beta": F.log_softmax(logits, -1), "beta": logits.softmax(-1),
         }
 
-    def interest_scores(self, vectors: torch.Tensor, levels: list[dict]) -> torch.Tensor:
-        """``[B, n_items + 1]``: ``sum_l gate^l_{c_l(j)} z^l_{c_l(j)} . v_j`` for every item j.
+    def interest_scores(self, vectors: torch.Tensor, levels: list[dict],
+                        columns: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, K]``: ``sum_l gate^l_{c_l(j)} z^l_{c_l(j)} . v_j`` for every item j (K = n_items + 1),
+        or for the items ``columns`` only.
 
-        Node by node first (``[B, C, d] @ V.T`` is ``[B, C, n_items + 1]``), then each item
-        picks its own node's column: no ``[B, n_items, d]`` tensor is ever built.
+        Node by node first (``[B, C, d] @ V.T`` is ``[B, C, K]``), then each item
+        picks its own node's column: no ``[B, K, d]`` tensor is ever built.
         """
+        candidates = vectors if columns is None else vectors[columns]
         total = 0.0
         for level, out in enumerate(levels):  # a handful of levels, each fully batched
-            node_scores = (out["gate"].unsqueeze(-1) * out["z"]) @ vectors.T  # [B, C, n_items + 1]
-            item_nodes = self.item_paths[:, level]
+            node_scores = (out["gate"].unsqueeze(-1) * out["z"]) @ candidates.T  # [B, C, K]
+            item_nodes = self.item_paths[:, level] if columns is None else self.item_paths[columns, level]
             index = (item_nodes - 1).clamp_min(0).expand(len(node_scores), 1, -1)
             total = total + node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
         return total
 
-    def prior_scores(self, log_betas: list[torch.Tensor]) -> torch.Tensor:
-        """``[..., n_items + 1]``: ``sum_l log beta^l_{c_l(j)}`` for every item j, as one one-hot matmul
-        (items with no node at a level get 0 there; the padding item gets -1e9: never a candidate).
-        ``log_betas``: one ``[..., C_l]`` tensor per level."""
+    def prior_scores(self, log_betas: list[torch.Tensor], columns: torch.Tensor | None = None) -> torch.Tensor:
+        """``[..., K]``: ``sum_l log beta^l_{c_l(j)}`` for every item j (or the items ``columns``), as one
+        one-hot matmul (items with no node at a level get 0 there; the padding item gets -1e9: never a
+        candidate). ``log_betas``: one ``[..., C_l]`` tensor per level."""
         blocks = [F.pad(lb * float(self.use_prior), (1, 0)) for lb in log_betas]
         blocks.append(torch.full_like(blocks[0][..., :1], -1e9))
-        return torch.cat(blocks, -1) @ self.prior_onehot.T
+        onehot = self.prior_onehot if columns is None else self.prior_onehot[columns]
+        return torch.cat(blocks, -1) @ onehot.T
 
-    def _all_scores(self, seq: torch.Tensor, every_position: bool = False):
-        """Scores after the whole history ``[B, n_items + 1]`` (and, with ``every_position``, the
-        behaviour scores ``h_t . v_j`` after every earlier prefix ``[B, L - 1, n_items + 1]``) + level outputs.
+    def final_scores(self, h: torch.Tensor, vectors: torch.Tensor, levels: list[dict],
+                     columns: torch.Tensor | None = None) -> torch.Tensor:
+        """``s(u, j)`` after the whole history, ``[B, K]``, for all items or the items ``columns``:
+        behaviour state . item vector + the coarse-to-fine prior + the interest term.
 
-        The interest and user levels summarise the whole history, so their terms are added where
-        recommendations are made: after the last behaviour. ``beta`` is still computed after every
-        prefix (cheap: ``[B, L, C]``) for the auxiliary loss.
+        The interest and user levels summarise the whole history, so they are added where
+        recommendations are made: after the last behaviour.
         """
+        candidates = vectors if columns is None else vectors[columns]
+        scores = h[:, -1] @ candidates.T + self.prior_scores([out["log_beta"][:, -1] for out in levels], columns)
+        if self.use_interest:
+            scores = scores + self.interest_scores(vectors, levels, columns)
+        return scores
+
+    def _encode(self, seq: torch.Tensor, every_position: bool = False):
+        """Item vectors, behaviour states and every level's interest outputs for ``seq``."""
         vectors = self.item_vectors()
         h = self.hidden(seq, vectors)
         levels = [self.level_interests(h, seq, level, every_position) for level in range(self.n_levels)]
-        last = h[:, -1] @ vectors.T + self.prior_scores([out["log_beta"][:, -1] for out in levels])
-        if self.use_interest:
-            last = last + self.interest_scores(vectors, levels)
-        early = None
-        if every_position:  # behaviour scores only: the costly [B, L, n_items] work stays SASRec's
-            early = h[:, :-1] @ vectors.T
-        return last, early, levels
+        return vectors, h, levels
 
     # ------------------------------------------------------------------ the model interface
     def scores(self, history: torch.Tensor, users: torch.Tensor | None = None,
                chunk: int = 128) -> torch.Tensor:
         """[B, n_items + 1]: ``s(u, j)`` for every item (users in chunks to bound memory)."""
         check_sequences(history, self.n_items)
-        parts = [self._all_scores(history[i:i + chunk])[0] for i in range(0, len(history), chunk)]
+        parts = []
+        for i in range(0, len(history), chunk):
+            vectors, h, levels = self._encode(history[i:i + chunk])
+            parts.append(self.final_scores(h, vectors, levels))
         return torch.cat(parts) if parts else history.new_zeros((0, self.n_items + 1), dtype=torch.float)
 
-    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Next-item CE over all items at every position + ``aux_weight`` x per-level node CE."""
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, negatives: Negatives | None = None) -> torch.Tensor:
+        """Next-item CE at every position + ``aux_weight`` x per-level node CE.
+
+        The last position is scored with the full ``s(u, j)``; earlier positions with their
+        behaviour state alone (``h_t . v_j``: the costly ``[B, L, items]`` work stays SASRec's).
+        Over all items, or, with ``negatives``, over the target and the sampled items.
+        """
         check_sequences(inputs, self.n_items, "inputs")
         keep = targets > 0
         if not keep.any():
             raise DataError("the batch has no target (all targets are padding); check train_windows.")
-        last, early, levels = self._all_scores(inputs, every_position=True)
-        # the padding column holds -1e9, so each softmax runs over the real items only
-        total = F.cross_entropy(last, targets[:, -1], ignore_index=0, reduction="sum")
-        if early.shape[1]:
-            total = total + F.cross_entropy(early.flatten(0, 1), targets[:, :-1].flatten(), ignore_index=0,
-                                            reduction="sum")
+        vectors, h, levels = self._encode(inputs, every_position=True)
+        last_targets, early_targets = targets[:, -1], targets[:, :-1]
+        if negatives is None:
+            # the padding column holds -1e9, so each softmax runs over the real items only
+            total = F.cross_entropy(self.final_scores(h, vectors, levels), last_targets, ignore_index=0,
+                                    reduction="sum")
+            if early_targets.shape[1]:
+                early = h[:, :-1] @ vectors[1:].T  # no padding column: item j is column j - 1
+                total = total + F.cross_entropy(early.flatten(0, 1), early_targets.flatten() - 1, ignore_index=-1,
+                                                reduction="sum")
+        else:
+            n_neg = len(negatives.items)
+            # one score matrix for the shared negatives and every row's own target: [B, N + B]
+            scores = self.final_scores(h, vectors, levels, torch.cat([negatives.items, last_targets]))
+            rows = torch.nonzero(last_targets > 0).squeeze(1)
+            total = sampled_softmax_loss(scores[rows, n_neg + rows], scores[rows, :n_neg], last_targets[rows],
+                                         negatives, reduction="sum") if len(rows) else 0.0
+            early_keep = early_targets > 0
+            if early_keep.any():
+                h_early, target = h[:, :-1][early_keep], early_targets[early_keep]
+                total = total + sampled_softmax_loss((h_early * vectors[target]).sum(-1),
+                                                     h_early @ vectors[negatives.items].T, target, negatives,
+                                                     reduction="sum")
         loss = total / keep.sum()
         if self.aux_weight:
             for level, out in enumerate(levels):

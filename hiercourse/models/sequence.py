@@ -10,6 +10,8 @@ Taught in chapter 07.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +35,38 @@ def check_sequences(seq: torch.Tensor, n_items: int, what: str = "history") -> N
 def next_item_loss(item_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over all items; ``item_logits`` [N, n_items] has no padding column (item j is column j-1)."""
     return F.cross_entropy(item_logits, targets - 1)
+
+
+@dataclass
+class Negatives:
+    """Items drawn for a sampled softmax, shared by the whole batch, and the log-probability of drawing each item.
+
+    ``items [N]`` (codes 1..n_items, drawn with replacement), ``log_q [n_items + 1]``.
+    Made by ``hiercourse.training.NegativeSampler``. Taught in chapter 09.
+    """
+
+    items: torch.Tensor
+    log_q: torch.Tensor
+
+
+def sampled_softmax_loss(positive: torch.Tensor, negative: torch.Tensor, targets: torch.Tensor,
+                         negatives: Negatives, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of the target against ``N`` sampled items instead of the whole catalogue.
+
+    ``positive [M]`` is each row's target score, ``negative [M, N]`` its scores of the
+    shared sampled items. Every score is corrected by ``- log q(item)`` (Bengio & Senecal
+    2008; Yi et al. 2019): popular items are drawn often, and without the correction
+    the model would learn to push them down too hard. A sampled item that is the row's
+    own target is not a negative there (masked). With ``N`` in the thousands the
+    gradient is close to the full softmax's at a fraction of its cost.
+    Taught in chapter 09.
+    """
+    log_q = negatives.log_q
+    pos = positive - log_q[targets]
+    neg = negative - log_q[negatives.items]
+    neg = neg.masked_fill(negatives.items.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
+    logits = torch.cat([pos.unsqueeze(1), neg], 1)
+    return F.cross_entropy(logits, logits.new_zeros(len(logits), dtype=torch.long), reduction=reduction)
 
 
 class SequenceRecommender(nn.Module):
@@ -75,12 +109,17 @@ class SequenceRecommender(nn.Module):
         vectors = self.item_vectors()
         return self.hidden(history, vectors)[:, -1] @ vectors.T
 
-    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Next-item cross-entropy over all items at every non-pad target position."""
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, negatives: Negatives | None = None) -> torch.Tensor:
+        """Next-item cross-entropy at every non-pad target position: over all items, or, with
+        ``negatives``, over the target and the sampled items (``sampled_softmax_loss``)."""
         check_sequences(inputs, self.n_items, "inputs")
         vectors = self.item_vectors()
         keep = targets > 0
         if not keep.any():
             raise DataError("the batch has no target (all targets are padding); check train_windows.")
         h = self.hidden(inputs, vectors)[keep]
-        return next_item_loss(h @ vectors[1:].T, targets[keep])
+        if negatives is None:
+            return next_item_loss(h @ vectors[1:].T, targets[keep])
+        target = targets[keep]
+        positive = (h * vectors[target]).sum(-1)
+        return sampled_softmax_loss(positive, h @ vectors[negatives.items].T, target, negatives)
