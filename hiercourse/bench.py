@@ -42,6 +42,7 @@ BASELINES = ("pop", "itemknn", "bpr")
 SEQUENTIAL = ("dnn", "caser", "gru4rec", "sasrec")
 HIERARCHICAL = ("hier-dnn", "hier-cnn", "hier-sasrec")
 MODEL_NAMES = BASELINES + SEQUENTIAL + HIERARCHICAL
+REFERENCES = ("oracle",)  # needs a ground truth (the synthetic shop): a ceiling, not a recommender
 DATASETS = ("ml-latest-small", "ml-100k", "ml-1m", "shop")
 CSV_COLUMNS = [
     "model", "seed", "ndcg@10", "hr@10", "mrr", "sampled_ndcg@10", "sampled_hr@10", "sampled_mrr",
@@ -168,6 +169,8 @@ def load_split(config: BenchConfig):
                               else "every rating is one interaction")
     if config.fast:
         split.info["cleaning"] += f"; fast mode: {config.fast_users} random users, then their 5-core"
+    if data.truth:  # the synthetic shop: the oracle reference reads it
+        split.info["truth"] = data.truth
     if not _has_taxonomy(split):
         split = learned_taxonomy(split)
         split.info["taxonomy"] = "learned (k-means on item co-occurrence vectors)"
@@ -188,6 +191,10 @@ def build_model(name: str, split, dim: int = 64, max_len: int = 50):
         return baselines.ItemKNN()
     if key == "bpr":
         return baselines.BPRMF.for_split(split, dim=dim)
+    if key == "oracle":
+        if "truth" not in split.info:
+            raise DataError("the oracle needs a dataset with a ground truth: --dataset shop")
+        return baselines.ShopOracle(split.info["truth"])
     sequential = {
         "dnn": (encoders.DNNRecommender, {}),
         "caser": (encoders.CaserRecommender, {}),
@@ -332,11 +339,13 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
 
     Taught in chapter 09.
     """
-    unknown = [m for m in config.models if m not in MODEL_NAMES]
+    unknown = [m for m in config.models if m not in MODEL_NAMES + REFERENCES]
     if unknown:
-        raise DataError(f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}")
+        raise DataError(f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES + REFERENCES)}")
     started = time.perf_counter()
     split = load_split(config)
+    if tuple(config.models) == MODEL_NAMES and "truth" in split.info:
+        config.models = MODEL_NAMES + REFERENCES  # every model, and the ceiling they are read against
     out = Path(config.out) if config.out else None
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -399,7 +408,9 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--min-events", type=int, default=3, help="drop users with fewer interactions")
     models = p.add_argument_group("models and training")
     models.add_argument("--models", default=",".join(MODEL_NAMES),
-                        help="comma-separated model names: " + ", ".join(MODEL_NAMES))
+                        help="comma-separated model names: " + ", ".join(MODEL_NAMES) + "; 'oracle' (the synthetic "
+                             "shop's generator as a ceiling) is added to the default list when the data has a "
+                             "ground truth")
     models.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (mean ± std over them)")
     models.add_argument("--epochs", type=int, default=200, help="maximum epochs of the neural models and BPR")
     models.add_argument("--patience", type=int, default=5,

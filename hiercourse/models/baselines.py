@@ -20,7 +20,7 @@ from torch import nn
 
 from hiercourse.evaluation import evaluate, item_popularity
 
-__all__ = ["MostPopular", "ItemKNN", "BPRMF", "train_matrix"]
+__all__ = ["MostPopular", "ItemKNN", "BPRMF", "ShopOracle", "train_matrix"]
 
 
 def train_matrix(split) -> sp.csr_matrix:
@@ -207,3 +207,63 @@ class BPRMF(nn.Module):
             self.load_state_dict(best_state)
         self.eval()
         return self
+
+
+class ShopOracle:
+    """The synthetic shop's own generator used as a recommender: a ceiling to read the models against.
+
+    It knows what no model can: each user's true category weights ``w_u`` (with the
+    generator's ``noise`` share of random sessions mixed in) and each item's true
+    popularity inside its category. Sessions stay in one category, so the next item is
+    either in the last item's category (the session goes on, probability ``p_same``,
+    measured on the training sequences) or starts a session in a category drawn from
+    ``w_u``:
+
+    ``score(j) = (p_same * 1[c(j) = c(last)] + (1 - p_same) * w_u(c(j))) * pop(j | c(j))``
+
+    That is the generator's probability of the next item (up to the drift of ``w_u`` over
+    time and the session-length details), so no model should beat it by more than noise:
+    a model near it has learned what the data can teach. Taught in chapter 09.
+    """
+
+    def __init__(self, truth: dict) -> None:
+        if not truth or "item_popularity" not in truth:
+            raise ValueError("ShopOracle needs the ground truth of make_shop data (data.truth)")
+        self.truth = truth
+        self.p_same: float | None = None
+
+    def fit(self, split) -> "ShopOracle":
+        from hiercourse.interests import truth_weights
+
+        paths = np.asarray(split.item_paths)
+        weights = truth_weights(split, self.truth, level=paths.shape[1] - 1)  # finest level: categories
+        noise = float(self.truth["params"].get("noise", 0.0))
+        self.weights = torch.as_tensor((1 - noise) * weights + noise / weights.shape[1], dtype=torch.float32)
+        ids = np.asarray(split.idmap.item_ids)
+        pos = np.searchsorted(self.truth["item_ids"], ids)
+        if (pos >= len(self.truth["item_ids"])).any() or not np.array_equal(self.truth["item_ids"][pos.clip(0, len(self.truth["item_ids"]) - 1)], ids):
+            raise ValueError("the split's items are not the ground truth's items: build both from the same make_shop data")
+        self.popularity = torch.as_tensor(np.r_[0.0, self.truth["item_popularity"][pos]], dtype=torch.float32)
+        self.category = torch.as_tensor(paths[:, -1])
+        # how often the next training item stays in the category of the one before (same session)
+        seq, offsets = np.asarray(split.seq), np.asarray(split.offsets)
+        step = np.ones(len(seq), dtype=bool)
+        step[offsets[:-1]] = False  # a user's first item has no predecessor
+        train_end = np.repeat(offsets[1:] - 2, np.diff(offsets))  # valid and test items are not looked at
+        step &= np.arange(len(seq)) < train_end
+        cats = paths[seq, -1]
+        self.p_same = float((cats[1:] == cats[:-1])[step[1:]].mean())
+        return self
+
+    def n_parameters(self) -> int:
+        """It learns nothing but ``p_same``: the rest is the generator's truth."""
+        return 1
+
+    def scores(self, history: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        if self.p_same is None:
+            raise RuntimeError("ShopOracle is not fitted: call .fit(split) first")
+        same = (self.category.unsqueeze(0) == self.category[history[:, -1]].unsqueeze(1)).float()
+        taste = self.weights[users][:, (self.category - 1).clamp_min(0)]
+        scores = (self.p_same * same + (1 - self.p_same) * taste) * self.popularity
+        scores[:, 0] = -1.0  # padding is never recommended
+        return scores
