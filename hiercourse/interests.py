@@ -71,8 +71,10 @@ def history_shares(history: torch.Tensor, item_paths, level: int) -> np.ndarray:
     """The naive estimate: each node's share of the (non-pad) items in ``history`` ``[n_users, n_nodes]``."""
     paths = torch.as_tensor(np.asarray(item_paths), dtype=torch.long)[:, level]
     n_nodes = int(paths.max())
-    nodes = paths[history]
-    counts = torch.nn.functional.one_hot(nodes, n_nodes + 1)[..., 1:].sum(1).double()
+    nodes = paths[history]  # [n_users, L], 0 = padding or no node
+    # one bincount over (user, node) pairs: no [n_users, L, n_nodes] one-hot
+    flat = (torch.arange(len(nodes)).unsqueeze(1) * (n_nodes + 1) + nodes).reshape(-1)
+    counts = torch.bincount(flat, minlength=len(nodes) * (n_nodes + 1)).view(len(nodes), n_nodes + 1)[:, 1:].double()
     return (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
 
 

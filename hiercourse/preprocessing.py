@@ -485,17 +485,11 @@ class SequenceSplit:
 
         ``users=None`` means all users (mind the memory: n_users x (n_items+1) bytes).
         """
-        import torch
+        from .evaluation import seen_mask  # the one home of the CSR -> dense mask expansion
 
         indptr, indices = (t.numpy() for t in self.seen(stage))
         users = np.arange(self.n_users) if users is None else _as_int_array(users, "users")
-        counts = indptr[users + 1] - indptr[users]
-        rows = np.repeat(np.arange(len(users)), counts)
-        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        cols = indices[np.repeat(indptr[users], counts) + within]
-        mask = np.zeros((len(users), self.n_items + 1), dtype=bool)
-        mask[rows, cols] = True
-        return torch.from_numpy(mask)
+        return seen_mask(indptr, indices, users, self.n_items + 1)
 
     def train_windows(self, max_len: int | None = None) -> tuple["torch.Tensor", "torch.Tensor"]:
         """Next-item training pairs from the train parts only (SASRec's shift).

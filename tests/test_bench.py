@@ -112,3 +112,15 @@ def test_a_shop_run_can_read_models_against_the_oracle(tmp_path):
     runs = run(config)
     assert runs["model"].tolist() == ["pop", "oracle"]
     assert runs.set_index("model").loc["oracle", "ndcg@10"] > runs.set_index("model").loc["pop", "ndcg@10"]
+
+
+def test_per_model_learning_rates_are_parsed_and_checked():
+    from hiercourse.bench import config_from_args
+
+    args = parser().parse_args(["--dataset", "shop", "--lr-for", "gru4rec=5e-3,caser=1e-3"])
+    assert config_from_args(args).lr_for == {"gru4rec": 5e-3, "caser": 1e-3}
+    assert config_from_args(parser().parse_args(["--lr-for", ""])).lr_for == {}
+    assert config_from_args(parser().parse_args([])).lr_for == {"gru4rec": 5e-3}
+    for bad in ("gru4rec", "gru4rec=fast", "lstm=1e-3"):
+        with pytest.raises(DataError, match="--lr-for"):
+            config_from_args(parser().parse_args(["--lr-for", bad]))

@@ -41,7 +41,6 @@ from hiercourse.scratch import (
 
 ATOL64, ATOL32 = 1e-10, 1e-5
 SETTINGS = dict(deadline=None, max_examples=40)
-torch.set_num_threads(1)
 
 
 @st.composite
