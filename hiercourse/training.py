@@ -126,19 +126,20 @@ class NegativeSampler:
     (``- log q``). Taught in chapter 09.
     """
 
-    def __init__(self, targets: torch.Tensor, n_items: int, n_negatives: int, alpha: float = 1.0) -> None:
+    def __init__(self, targets: torch.Tensor, n_items: int, n_negatives: int, alpha: float = 1.0,
+                 device: torch.device | str = "cpu") -> None:
         if n_negatives < 1:
             raise ValueError(f"n_negatives must be >= 1, got {n_negatives}")
         counts = torch.bincount(targets.reshape(-1), minlength=n_items + 1)[: n_items + 1].double()
         q = (counts[1:] + 1.0) ** alpha
-        self.q = (q / q.sum()).float()
-        self.log_q = torch.cat([torch.zeros(1), self.q.log()])  # index = item code; 0 is padding
+        self.q = (q / q.sum()).float()  # drawn on the CPU: the training generator lives there
+        self.log_q = torch.cat([torch.zeros(1), self.q.log()]).to(device)  # index = item code; 0 is padding
         self.n_negatives = int(n_negatives)
 
-    def draw(self, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Negatives:
-        """``n_negatives`` item codes (with replacement) and the log-probabilities, on ``device``."""
+    def draw(self, generator: torch.Generator | None = None) -> Negatives:
+        """``n_negatives`` item codes (with replacement) and the log-probabilities, on the sampler's device."""
         items = torch.multinomial(self.q, self.n_negatives, replacement=True, generator=generator) + 1
-        return Negatives(items.to(device), self.log_q.to(device))
+        return Negatives(items.to(self.log_q.device), self.log_q)
 
 
 def make_optimizer(model: torch.nn.Module, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0):
@@ -215,7 +216,8 @@ def fit(
         raise DataError("the split has no training windows (every train part is shorter than 2 items)")
     opt = make_optimizer(model, optimizer, lr, weight_decay)
     # drawing as many items as the catalogue holds costs more than scoring all of them: full softmax then
-    sampler = NegativeSampler(targets, split.n_items, negatives) if negatives and negatives < split.n_items else None
+    sampler = NegativeSampler(targets, split.n_items, negatives, device=device) \
+        if negatives and negatives < split.n_items else None
 
     rows: list[dict] = []
     best_ndcg, best_epoch, best_state, waited = -math.inf, 0, None, 0
@@ -238,7 +240,7 @@ def fit(
             if sampler is None:
                 loss = model.loss(*batch)
             else:
-                loss = model.loss(*batch, negatives=sampler.draw(generator, device))
+                loss = model.loss(*batch, negatives=sampler.draw(generator))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {epoch}: lower lr (now {lr}) or use Adam"

@@ -12,7 +12,6 @@ from hiercourse.models.hierarchical import HierarchicalInterestModel, node_pooli
 from hiercourse.models.taxonomy import kmeans, learn_hierarchy, with_taxonomy
 
 
-
 N_ITEMS, DIM, LENGTH = 30, 16, 10
 
 
@@ -167,18 +166,25 @@ def test_errors_are_clear():
         learn_hierarchy(torch.randn(10, 4), levels=(5, 2))
 
 
-def test_quick_training_on_tiny_shop_beats_most_popular_and_recovers_interests():
+def _tiny_shop_model(dim: int = 16, max_len: int = 20):
+    """An untrained hierarchical SASRec on the tiny shop (repeats collapsed), its split and the shop data."""
     from hiercourse.datasets.schema import InteractionData
     from hiercourse.datasets.shop import make_shop
-    from hiercourse.evaluation import evaluate
     from hiercourse.preprocessing import collapse_repeats, leave_one_out
-    from hiercourse.training import fit
 
     data = make_shop("tiny", seed=0)
     split = leave_one_out(InteractionData("shop", collapse_repeats(data.interactions), data.items, info=data.info))
     torch.manual_seed(0)
-    model = HierarchicalInterestModel(split.n_items, split.item_paths, encoder="sasrec", dim=32, max_len=30,
+    model = HierarchicalInterestModel(split.n_items, split.item_paths, encoder="sasrec", dim=dim, max_len=max_len,
                                       level_names=split.level_names, node_names=split.node_names)
+    return model, split, data
+
+
+def test_quick_training_on_tiny_shop_beats_most_popular_and_recovers_interests():
+    from hiercourse.evaluation import evaluate
+    from hiercourse.training import fit
+
+    model, split, data = _tiny_shop_model(dim=32, max_len=30)
     fit(model, split, epochs=12, batch_size=16, lr=3e-3, max_len=30, patience=None, eval_every=12, progress=False,
         seed=0)
     ours = evaluate(model, split, "test", max_len=30, sampled_negatives=None)["ndcg@10"]
@@ -200,25 +206,12 @@ def test_quick_training_on_tiny_shop_beats_most_popular_and_recovers_interests()
     assert relabelled.item_paths.shape == (split.n_items + 1, 2)
 
 
-def _tiny_shop_model():
-    from hiercourse.datasets.schema import InteractionData
-    from hiercourse.datasets.shop import make_shop
-    from hiercourse.preprocessing import collapse_repeats, leave_one_out
-
-    data = make_shop("tiny", seed=0)
-    split = leave_one_out(InteractionData("shop", collapse_repeats(data.interactions), data.items, info=data.info))
-    torch.manual_seed(0)
-    model = HierarchicalInterestModel(split.n_items, split.item_paths, encoder="sasrec", dim=16, max_len=20,
-                                      level_names=split.level_names, node_names=split.node_names)
-    return model, split
-
-
 def test_user_report_masks_seen_items_and_keeps_the_model_mode():
     import matplotlib.pyplot as plt
 
     from hiercourse.widgets import user_report
 
-    model, split = _tiny_shop_model()
+    model, split, _ = _tiny_shop_model()
     model.train()
     fig, table = user_report(model, split, 0, k=5, max_len=20)
     plt.close(fig)
@@ -239,7 +232,7 @@ def test_interest_explorer_falls_back_to_static_output_without_a_frontend(capsys
     from hiercourse.widgets import interest_explorer, widgets_available
 
     assert not widgets_available()  # plain pytest: no Jupyter kernel
-    model, split = _tiny_shop_model()
+    model, split, _ = _tiny_shop_model()
     n_figures = len(plt.get_fignums())
     assert interest_explorer(model, split, users=[1], k=3, max_len=20) is None
     assert "title" in capsys.readouterr().out  # the first user's list was displayed as text

@@ -239,20 +239,16 @@ class ShopOracle:
         weights = truth_weights(split, self.truth, level=paths.shape[1] - 1)  # finest level: categories
         noise = float(self.truth["params"].get("noise", 0.0))
         self.weights = torch.as_tensor((1 - noise) * weights + noise / weights.shape[1], dtype=torch.float32)
-        ids = np.asarray(split.idmap.item_ids)
-        pos = np.searchsorted(self.truth["item_ids"], ids)
-        if (pos >= len(self.truth["item_ids"])).any() or not np.array_equal(self.truth["item_ids"][pos.clip(0, len(self.truth["item_ids"]) - 1)], ids):
+        known, ids = np.asarray(self.truth["item_ids"]), np.asarray(split.idmap.item_ids)
+        pos = np.searchsorted(known, ids).clip(max=len(known) - 1)
+        if not np.array_equal(known[pos], ids):
             raise ValueError("the split's items are not the ground truth's items: build both from the same make_shop data")
         self.popularity = torch.as_tensor(np.r_[0.0, self.truth["item_popularity"][pos]], dtype=torch.float32)
         self.category = torch.as_tensor(paths[:, -1])
         # how often the next training item stays in the category of the one before (same session)
-        seq, offsets = np.asarray(split.seq), np.asarray(split.offsets)
-        step = np.ones(len(seq), dtype=bool)
-        step[offsets[:-1]] = False  # a user's first item has no predecessor
-        train_end = np.repeat(offsets[1:] - 2, np.diff(offsets))  # valid and test items are not looked at
-        step &= np.arange(len(seq)) < train_end
-        cats = paths[seq, -1]
-        self.p_same = float((cats[1:] == cats[:-1])[step[1:]].mean())
+        users, items = split.train_interactions()
+        cats = paths[items, -1]
+        self.p_same = float((cats[1:] == cats[:-1])[users[1:] == users[:-1]].mean())
         return self
 
     def n_parameters(self) -> int:
