@@ -32,16 +32,20 @@ import pandas as pd
 import torch
 
 import hiercourse
-from hiercourse.datasets.schema import DataError, InteractionData
+from hiercourse.datasets.schema import InteractionData
+from hiercourse.errors import DataError
+from hiercourse.models import MODELS, build_model
 
 __all__ = [
-    "MODEL_NAMES", "BASELINES", "CSV_COLUMNS", "BenchConfig", "load_split", "learned_taxonomy",
-    "build_model", "train_model", "run_one", "run", "summarise_runs", "markdown_table", "main",
+    "MODEL_NAMES", "BASELINES", "CSV_COLUMNS", "BenchConfig", "load_split", "training_recipe", "run_one", "run",
+    "summarise_runs", "markdown_table", "parser", "config_from_args", "main",
 ]
 
+# the models of the course's benchmark table, by their registry names (hiercourse.models.MODELS
+# holds more: any registered name is accepted by --models)
 BASELINES = ("pop", "itemknn", "bpr")
 SEQUENTIAL = ("dnn", "caser", "gru4rec", "sasrec")
-HIERARCHICAL = ("hier-dnn", "hier-cnn", "hier-sasrec")
+HIERARCHICAL = ("hier-dnn", "hier-caser", "hier-sasrec")
 MODEL_NAMES = BASELINES + SEQUENTIAL + HIERARCHICAL
 REFERENCES = ("oracle",)  # needs a ground truth (the synthetic shop): a ceiling, not a recommender
 DATASETS = ("ml-latest-small", "ml-100k", "ml-1m", "shop")
@@ -58,35 +62,96 @@ TABLE_COLUMNS = [
 ]
 
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in str(text).split(",") if part.strip())
+
+
+def _lr_overrides(text: str) -> dict:
+    """Parse ``--lr-for``: ``gru4rec=5e-3,caser=1e-3`` -> ``{"gru4rec": 0.005, "caser": 0.001}``."""
+    overrides = {}
+    for part in _comma_list(text or ""):
+        name, sep, value = part.partition("=")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise DataError(f"--lr-for takes MODEL=LR pairs separated by commas, e.g. gru4rec=5e-3; got {part!r}") from None
+        if not sep or name.strip() not in MODELS:
+            raise DataError(f"--lr-for: {part!r} does not name a model ({', '.join(MODELS)})")
+    return overrides
+
+
+def _option(help: str, group: str = "models and training", **cli) -> dict:
+    """Field metadata that makes a ``BenchConfig`` field a command-line option (``parser`` reads it)."""
+    return {"help": help, "group": group, **cli}
+
+
 @dataclass
 class BenchConfig:
-    """Everything a benchmark run depends on (the command-line options). Taught in chapter 09."""
+    """Everything a benchmark run depends on; the command line is built from these fields. Taught in chapter 09.
 
-    dataset: str | None = "ml-latest-small"
-    interactions: str | None = None
-    items: str | None = None
-    root: str | None = None
-    models: tuple[str, ...] = MODEL_NAMES
-    seeds: tuple[int, ...] = (0,)
-    epochs: int = 200
-    patience: int = 10
-    dim: int = 64
-    max_len: int = 50
-    batch_size: int = 32
-    lr: float = 2e-3
-    lr_for: dict = field(default_factory=lambda: {"gru4rec": 5e-3})  # per-model exceptions to ``lr``
-    all_windows: bool = True
-    negatives: int | None = 1024
-    window_stride: int | None = 25
-    lr_decay: bool = True
-    time_budget: float | None = 90.0
-    min_events: int = 3
-    shop_size: str = "small"
-    fast: bool = False
+    The defaults are the course's training recipe, the same for every sequence model;
+    a model's ``training_defaults`` (``hiercourse.models``) change what it needs changed.
+    """
+
+    dataset: str | None = field(default="ml-latest-small", metadata=_option(
+        "a registered dataset (found under --root, $HIERCOURSE_DATA, the cache, or downloaded); 'shop' is the "
+        "synthetic shop", "data", choices=DATASETS))
+    interactions: str | None = field(default=None, metadata=_option(
+        "your own behaviour log (CSV/TSV: user, item, timestamp[, event, rating, category]), read with "
+        "hiercourse.datasets.read_interactions", "data", metavar="FILE"))
+    items: str | None = field(default=None, metadata=_option(
+        "item table for --interactions (item, title, category_path); without it (and without a category column "
+        "in the log) the hierarchy is learned by clustering item vectors", "data", metavar="FILE"))
+    root: str | None = field(default=None, metadata=_option(
+        "folder holding the dataset's folder (default: $HIERCOURSE_DATA)", "data", metavar="DIR"))
+    shop_size: str = field(default="small", metadata=_option(
+        "preset of the synthetic shop (--dataset shop)", "data", choices=("tiny", "small", "medium", "large")))
+    min_events: int = field(default=3, metadata=_option("drop users with fewer interactions", "data"))
+    models: tuple[str, ...] = field(default=MODEL_NAMES, metadata=_option(
+        "comma-separated model names (any name of hiercourse.models.MODELS: " + ", ".join(MODEL_NAMES)
+        + ", ...); 'oracle' (the synthetic shop's generator as a ceiling) is added to the default list when the "
+        "data has a ground truth", parse=_comma_list, show=",".join))
+    seeds: tuple[int, ...] = field(default=(0,), metadata=_option(
+        "comma-separated seeds, e.g. 0,1,2 (mean ± std over them)",
+        parse=lambda text: tuple(int(s) for s in _comma_list(text)), show=lambda seeds: ",".join(map(str, seeds))))
+    epochs: int = field(default=200, metadata=_option("maximum epochs of every trained model"))
+    patience: int = field(default=10, metadata=_option(
+        "stop after this many epochs without a better validation NDCG@10"))
+    dim: int = field(default=64, metadata=_option("embedding size of every learned model"))
+    max_len: int = field(default=50, metadata=_option("how many recent items the sequence models read"))
+    batch_size: int = field(default=32, metadata=_option("training windows per batch"))
+    lr: float = field(default=2e-3, metadata=_option("Adam learning rate"))
+    lr_for: dict = field(default_factory=dict, metadata=_option(
+        "per-model exceptions to --lr and to a model's own training_defaults, e.g. gru4rec=5e-3,caser=1e-3",
+        metavar="MODEL=LR,...", parse=_lr_overrides, show=lambda d: ",".join(f"{k}={v:g}" for k, v in d.items())))
+    all_windows: bool = field(default=True, metadata=_option(
+        "training windows: 'last' = each user's most recent --max-len steps only; 'all' = the older history too, "
+        "cut into further windows (every training interaction is a target)",
+        flag="--windows", choices=("all", "last"), parse=lambda text: text == "all",
+        show=lambda value: "all" if value else "last"))
+    window_stride: int | None = field(default=25, metadata=_option(
+        "with --windows all: a new training window every this many steps (0 or --max-len: no overlap; smaller: "
+        "overlapping windows, every target also seen with a longer past)", parse=lambda v: int(v) or None,
+        show=lambda v: v or 0))
+    lr_decay: bool = field(default=True, metadata=_option(
+        "let the learning rate fall linearly to 5 %% of --lr over the time budget (or the epochs)", boolean=True))
+    negatives: int | None = field(default=1024, metadata=_option(
+        "sequence models: sampled softmax over this many items drawn by popularity (log q corrected); 0 = full "
+        "softmax over every item (exact, slower on large catalogues)", parse=lambda v: int(v) or None,
+        show=lambda v: v or 0))
+    time_budget: float | None = field(default=90.0, metadata=_option(
+        "training seconds allowed per model and seed (0 = no limit); the same for every model",
+        parse=lambda v: float(v) or None, show=lambda v: v or 0))
+    device: str | None = field(default=None, metadata=_option("torch device (default: CUDA, then MPS, then CPU)"))
+    fast: bool = field(default=False, metadata=_option(
+        "a quick check: at most 200 users and their 5-core (the tiny shop for 'shop'), dim 16, 3 epochs", "run",
+        action="store_true"))
     fast_users: int = 200
-    device: str | None = None
-    progress: bool = True
-    out: str | None = None
+    progress: bool = field(default=True, metadata=_option("turn the progress bars off", "run", flag="--no-progress",
+                                                          action="store_false"))
+    out: str | None = field(default=None, metadata=_option(
+        "where to write the CSV (the markdown table goes next to it, .md); default "
+        "results/benchmark_<dataset>.csv", "run", metavar="CSV"))
 
     def __post_init__(self) -> None:
         if self.fast:  # a check that the machinery works, not a measurement
@@ -94,34 +159,6 @@ class BenchConfig:
 
 
 # --------------------------------------------------------------------------- data
-def _has_taxonomy(split) -> bool:
-    paths = np.asarray(split.item_paths)
-    return paths.ndim == 2 and paths.shape[1] > 0 and bool((paths[1:] > 0).any())
-
-
-def learned_taxonomy(split, levels: tuple[int, int] = (8, 32), dim: int = 32, seed: int = 0):
-    """A two-level hierarchy for a catalogue without one: k-means on co-occurrence (SVD) item vectors.
-
-    The item vectors are the right singular vectors of the user x item training
-    matrix (scaled by the singular values): items bought by the same people end
-    up close. ``hiercourse.models.taxonomy.learn_hierarchy`` clusters them.
-    Taught in chapter 09 (the clustering in chapter 08).
-    """
-    from scipy.sparse.linalg import svds
-
-    from hiercourse.models.baselines import train_matrix
-    from hiercourse.models.taxonomy import learn_hierarchy, with_taxonomy
-
-    matrix = train_matrix(split).astype(np.float64)
-    rank = max(1, min(dim, min(matrix.shape) - 1))
-    _, values, vt = svds(matrix, k=rank, random_state=seed)
-    vectors = (vt.T * np.sqrt(values)).astype(np.float32)  # [n_items + 1, rank], row 0 = padding
-    n_items = split.n_items
-    coarse = max(1, min(levels[0], n_items))
-    fine = max(coarse, min(levels[1], n_items))
-    return with_taxonomy(split, learn_hierarchy(vectors, levels=(coarse, fine), seed=seed))
-
-
 def _fast_subset(data: InteractionData, n_users: int, seed: int, k: int = 5) -> InteractionData:
     """Fast mode: a random subset of ``n_users`` users, then its ``k``-core (users and items with >= k rows).
 
@@ -135,8 +172,7 @@ def _fast_subset(data: InteractionData, n_users: int, seed: int, k: int = 5) -> 
     if len(users) > n_users:
         chosen = np.random.default_rng(seed).choice(np.sort(users), n_users, replace=False)
         frame = frame[frame["user"].isin(chosen)].reset_index(drop=True)
-    frame = k_core(frame, k=k)
-    return InteractionData(data.name, frame, data.items, data.users, data.truth, dict(data.info))
+    return dataclasses.replace(data, interactions=k_core(frame, k=k), info=dict(data.info))
 
 
 def load_split(config: BenchConfig):
@@ -144,10 +180,11 @@ def load_split(config: BenchConfig):
 
     Behaviour logs (views, clicks...) have back-to-back repeats of one item merged
     (``collapse_repeats``); ratings are used as they are (every rating = an
-    interaction). A catalogue without category paths gets a learned hierarchy.
-    Taught in chapter 09.
+    interaction). A catalogue without categories gets a learned hierarchy
+    (``models.taxonomy.learned_taxonomy``). Taught in chapter 09.
     """
     from hiercourse.datasets import load, read_interactions
+    from hiercourse.models.taxonomy import learned_taxonomy
     from hiercourse.preprocessing import collapse_repeats, leave_one_out
 
     if config.interactions:
@@ -162,116 +199,58 @@ def load_split(config: BenchConfig):
         )
     if config.fast:
         data = _fast_subset(data, config.fast_users, seed=0)
-    events = set(data.interactions["event"].astype(str).unique())
-    if events - {"rating"}:
-        data = InteractionData(data.name, collapse_repeats(data.interactions), data.items, data.users,
-                               data.truth, dict(data.info))
+    behaviours = bool(set(data.interactions["event"].astype(str).unique()) - {"rating"})
+    if behaviours:
+        data = dataclasses.replace(data, interactions=collapse_repeats(data.interactions), info=dict(data.info))
     split = leave_one_out(data, min_events=config.min_events)
-    split.info["cleaning"] = ("back-to-back repeats of an item merged (collapse_repeats)" if events - {"rating"}
+    split.info["cleaning"] = ("back-to-back repeats of an item merged (collapse_repeats)" if behaviours
                               else "every rating is one interaction")
     if config.fast:
         split.info["cleaning"] += f"; fast mode: {config.fast_users} random users, then their 5-core"
-    if data.truth:  # the synthetic shop: the oracle reference reads it
-        split.info["truth"] = data.truth
-    if not _has_taxonomy(split):
+    if split.taxonomy.is_empty():
         split = learned_taxonomy(split)
-        split.info["taxonomy"] = "learned (k-means on item co-occurrence vectors)"
-    else:
-        split.info["taxonomy"] = "given (" + " > ".join(split.level_names) + ")"
     return split
 
 
 # --------------------------------------------------------------------------- models
-def build_model(name: str, split, dim: int = 64, max_len: int = 50):
-    """The model called ``name`` (see ``MODEL_NAMES``), sized for ``split``. Taught in chapter 09."""
-    from hiercourse.models import baselines, encoders
-
-    key = name.lower()
-    if key == "pop":
-        return baselines.MostPopular()
-    if key == "itemknn":
-        return baselines.ItemKNN()
-    if key == "bpr":
-        return baselines.BPRMF.for_split(split, dim=dim)
-    if key == "oracle":
-        if "truth" not in split.info:
-            raise DataError("the oracle needs a dataset with a ground truth: --dataset shop")
-        return baselines.ShopOracle(split.info["truth"])
-    sequential = {
-        "dnn": (encoders.DNNRecommender, {}),
-        "caser": (encoders.CaserRecommender, {}),
-        "gru4rec": (encoders.GRU4Rec, {}),
-        "sasrec": (encoders.SASRec, {"max_len": max_len}),
-    }
-    if key in sequential:
-        cls, extra = sequential[key]
-        config = {"n_items": split.n_items, "dim": dim, **extra}
-    elif key in HIERARCHICAL:
-        from hiercourse.models.hierarchical import HierarchicalInterestModel as cls
-
-        config = {
-            "n_items": split.n_items,
-            "item_paths": np.asarray(split.item_paths).tolist(),  # a list: saved configs hold plain data
-            "encoder": key.split("-", 1)[1],
-            "dim": dim,
-            "max_len": max_len,
-            "level_names": list(split.level_names),
-            "node_names": [list(n) for n in split.node_names],
-        }
-    else:
-        raise DataError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
-    model = cls(**config)
-    if getattr(model, "config", None) is None:
-        model.config = config  # what training.save needs to rebuild it
-    return model
+def training_recipe(config: BenchConfig, model, name: str, seed: int) -> dict:
+    """The keyword arguments of ``training.fit`` for one model: the shared recipe of ``config``, then the
+    model's ``training_defaults``, then ``config.lr_for[name]``. Taught in chapter 09."""
+    recipe = dict(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, max_len=config.max_len,
+                  all_windows=config.all_windows, patience=config.patience, seed=seed, device=config.device,
+                  progress=config.progress, time_budget_s=config.time_budget, negatives=config.negatives,
+                  window_stride=config.window_stride, lr_decay=config.lr_decay)
+    recipe.update(getattr(model, "training_defaults", {}))
+    if name in config.lr_for:
+        recipe["lr"] = config.lr_for[name]
+    return recipe
 
 
-def train_model(model, split, config: BenchConfig, seed: int, lr: float | None = None) -> dict:
-    """Train one model (with ``lr``, default ``config.lr``); returns epochs, seconds_per_epoch,
-    train_seconds, best_epoch, stopped."""
-    from hiercourse.models.baselines import BPRMF
-    from hiercourse.training import count_parameters, fit
-
-    tic = time.perf_counter()
-    if isinstance(model, BPRMF):
-        model.fit(split, epochs=config.epochs, seed=seed, patience=config.patience,
-                  time_budget_s=config.time_budget, progress=config.progress)
-        seconds = time.perf_counter() - tic
-        epochs = len(model.history)
-        per_epoch = float(np.mean([row["seconds"] for row in model.history]))
-        best = int(np.argmax([row["valid_ndcg@10"] for row in model.history])) + 1
-        stopped = "early stopping" if epochs < config.epochs else "epochs"
-    elif hasattr(model, "loss"):
-        result = fit(model, split, epochs=config.epochs, batch_size=config.batch_size, lr=lr or config.lr,
-                     max_len=config.max_len, all_windows=config.all_windows, patience=config.patience, seed=seed,
-                     device=config.device, progress=config.progress, time_budget_s=config.time_budget,
-                     negatives=config.negatives, window_stride=config.window_stride, lr_decay=config.lr_decay)
-        seconds, epochs, per_epoch = result.train_seconds, result.epochs, result.seconds_per_epoch
-        best, stopped = result.best_epoch, result.stopped
-    else:  # counting baselines: one pass, no epochs
-        model.fit(split)
-        seconds = time.perf_counter() - tic
-        epochs, per_epoch, best, stopped = 0, float("nan"), 0, "closed form"
-    return {"train_seconds": seconds, "epochs": epochs, "seconds_per_epoch": per_epoch,
-            "best_epoch": best, "stopped": stopped, "parameters": count_parameters(model)}
+def _recipe_changes(config: BenchConfig, model, name: str) -> str:
+    """What a model trains with that differs from the shared recipe, e.g. "lr 0.005" (for the report)."""
+    shared, own = training_recipe(config, None, "", 0), training_recipe(config, model, name, 0)
+    return ", ".join(f"{key} {own[key]}" for key in own if key not in shared or own[key] != shared[key])
 
 
 def run_one(name: str, split, config: BenchConfig, seed: int) -> dict:
     """Build, train and evaluate one model with one seed: one CSV row. Taught in chapter 09."""
+    from hiercourse.device import best_device
     from hiercourse.evaluation import evaluate
+    from hiercourse.training import fit
 
     hiercourse.seed_everything(seed)
     model = build_model(name, split, dim=config.dim, max_len=config.max_len)
     if isinstance(model, torch.nn.Module):
-        from hiercourse.device import best_device
-
         model.to(best_device(config.device))
-    training = train_model(model, split, config, seed, lr=config.lr_for.get(name, config.lr))
+    result = fit(model, split, **training_recipe(config, model, name, seed))
     tic = time.perf_counter()
     # seed=0 for the sampled negatives: every model and seed faces the same negatives
     metrics = evaluate(model, split, stage="test", k=10, max_len=config.max_len, seed=0)
-    row = {"model": name, "seed": seed, **metrics, **training, "eval_seconds": time.perf_counter() - tic,
-           "dataset": split.info.get("name", config.dataset)}
+    row = {"model": name, "seed": seed, **metrics, "train_seconds": result.train_seconds, "epochs": result.epochs,
+           "seconds_per_epoch": result.seconds_per_epoch, "best_epoch": result.best_epoch,
+           "stopped": result.stopped, "parameters": result.parameters,
+           "eval_seconds": time.perf_counter() - tic, "dataset": split.info.get("name", config.dataset),
+           "recipe_changes": _recipe_changes(config, model, name)}
     return {key: row[key] for key in CSV_COLUMNS} | {k: v for k, v in row.items() if k not in CSV_COLUMNS}
 
 
@@ -308,8 +287,10 @@ def markdown_table(runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _header(config: BenchConfig, split, command: str) -> str:
+def _header(config: BenchConfig, split, command: str, runs: pd.DataFrame) -> str:
     summary = split.summary()
+    changes = runs.drop_duplicates("model").set_index("model")["recipe_changes"]
+    changes = "; ".join(f"{model}: {text}" for model, text in changes.items() if text)
     return "\n".join([
         f"# Benchmark: {summary['name'] or config.dataset}",
         "",
@@ -320,13 +301,11 @@ def _header(config: BenchConfig, split, command: str) -> str:
         f"device {config.device or 'auto'}",
         f"- data: {summary['n_users']:,} users, {summary['n_items']:,} items, "
         f"{summary['n_interactions']:,} interactions ({split.info.get('cleaning', '')}); "
-        f"hierarchy {split.info.get('taxonomy', '')}",
-        f"- protocol: leave-one-out (last item test, second-to-last validation), full ranking over all "
-        f"items minus the user's earlier ones, ties counted against the target; sampled_* = target vs "
-        f"100 random unseen items (seed 0), shown only beside the full-ranking numbers",
-        f"- training: dim {config.dim}, max_len {config.max_len}, batch {config.batch_size}, Adam lr {config.lr}"
-        + "".join(f" ({name}: {value:g})" for name, value in config.lr_for.items() if name in config.models)
-        + ", "
+        f"hierarchy {split.taxonomy.describe()}",
+        "- protocol: leave-one-out (last item test, second-to-last validation), full ranking over all "
+        "items minus the user's earlier ones, ties counted against the target; sampled_* = target vs "
+        "100 random unseen items (seed 0), shown only beside the full-ranking numbers",
+        f"- training: dim {config.dim}, max_len {config.max_len}, batch {config.batch_size}, Adam lr {config.lr}, "
         f"{'all' if config.all_windows else 'most recent'} training windows"
         + (f" (a new one every {config.window_stride} steps)" if config.all_windows and config.window_stride else "")
         + ", "
@@ -334,7 +313,8 @@ def _header(config: BenchConfig, split, command: str) -> str:
         + (f"sampled softmax over {config.negatives} popularity-drawn items (log q corrected), "
            if config.negatives else "full softmax over every item, ")
         + f"at most {config.epochs} epochs, early stopping on validation NDCG@10 (patience {config.patience}), "
-        f"time budget {config.time_budget} s per model; best validation epoch restored",
+        f"time budget {config.time_budget} s per model; best validation epoch restored"
+        + (f"; per-model changes (training_defaults, --lr-for): {changes}" if changes else ""),
     ]) + "\n"
 
 
@@ -344,12 +324,12 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
 
     Taught in chapter 09.
     """
-    unknown = [m for m in config.models if m not in MODEL_NAMES + REFERENCES]
+    unknown = [m for m in config.models if m not in MODELS]
     if unknown:
-        raise DataError(f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES + REFERENCES)}")
+        raise DataError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
     started = time.perf_counter()
     split = load_split(config)
-    if tuple(config.models) == MODEL_NAMES and "truth" in split.info:
+    if tuple(config.models) == MODEL_NAMES and split.truth is not None:
         # every model, and the ceiling they are read against (a copy: the caller's config is left alone)
         config = dataclasses.replace(config, models=MODEL_NAMES + REFERENCES)
     out = Path(config.out) if config.out else None
@@ -375,33 +355,18 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
               + ", ".join(f"seed {seed}: {minutes:.1f} min" for seed, minutes in per_seed.items())
               + (f"; load average at the end {os.getloadavg()[1]:.1f} (5 min)" if hasattr(os, "getloadavg") else "")
               + "\n\n")
-    table = _header(config, split, command) + timing + markdown_table(runs) + "\n"
+    table = _header(config, split, command, runs) + timing + markdown_table(runs) + "\n"
     if out is not None:
         out.with_suffix(".md").write_text(table)
     print(table)
     return runs
 
 
-def _lr_overrides(text: str) -> dict:
-    """Parse ``--lr-for``: ``gru4rec=5e-3,caser=1e-3`` -> ``{"gru4rec": 0.005, "caser": 0.001}``."""
-    overrides = {}
-    for part in _comma_list(text or ""):
-        name, sep, value = part.partition("=")
-        try:
-            overrides[name.strip()] = float(value)
-        except ValueError:
-            raise DataError(f"--lr-for takes MODEL=LR pairs separated by commas, e.g. gru4rec=5e-3; got {part!r}") from None
-        if not sep or name.strip() not in MODEL_NAMES:
-            raise DataError(f"--lr-for: {part!r} does not name a model ({', '.join(MODEL_NAMES)})")
-    return overrides
-
-
-def _comma_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
 def parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m hiercourse.bench`` (``hiercourse-bench``)."""
+    """The command line of ``python -m hiercourse.bench`` (``hiercourse-bench``), built from ``BenchConfig``.
+
+    Taught in chapter 09.
+    """
     p = argparse.ArgumentParser(
         prog="python -m hiercourse.bench",
         description=(
@@ -411,98 +376,55 @@ def parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    data = p.add_argument_group("data")
-    source = data.add_mutually_exclusive_group()
-    source.add_argument("--dataset", default="ml-latest-small", choices=DATASETS,
-                        help="a registered dataset (found under --root, $HIERCOURSE_DATA, the cache, or downloaded); "
-                             "'shop' is the synthetic shop")
-    source.add_argument("--interactions", metavar="FILE",
-                        help="your own behaviour log (CSV/TSV: user, item, timestamp[, event, rating]), read with "
-                             "hiercourse.datasets.read_interactions")
-    data.add_argument("--items", metavar="FILE",
-                      help="item table for --interactions (item, title, category_path); without it the hierarchy "
-                           "is learned by clustering item vectors")
-    data.add_argument("--root", metavar="DIR", help="folder holding the dataset's folder (default: $HIERCOURSE_DATA)")
-    data.add_argument("--shop-size", default="small", choices=("tiny", "small", "medium", "large"),
-                      help="preset of the synthetic shop (--dataset shop)")
-    data.add_argument("--min-events", type=int, default=3, help="drop users with fewer interactions")
-    models = p.add_argument_group("models and training")
-    models.add_argument("--models", default=",".join(MODEL_NAMES),
-                        help="comma-separated model names: " + ", ".join(MODEL_NAMES) + "; 'oracle' (the synthetic "
-                             "shop's generator as a ceiling) is added to the default list when the data has a "
-                             "ground truth")
-    models.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (mean ± std over them)")
-    models.add_argument("--epochs", type=int, default=200, help="maximum epochs of the neural models and BPR")
-    models.add_argument("--patience", type=int, default=10,
-                        help="stop after this many epochs without a better validation NDCG@10")
-    models.add_argument("--dim", type=int, default=64, help="embedding size of every learned model")
-    models.add_argument("--max-len", type=int, default=50, help="how many recent items the sequence models read")
-    models.add_argument("--batch-size", type=int, default=32, help="training windows per batch")
-    models.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate of the sequence models")
-    models.add_argument("--lr-for", default="gru4rec=5e-3", metavar="MODEL=LR,...",
-                        help="per-model exceptions to --lr ('' for none): the recurrent GRU4Rec needs larger steps "
-                             "(measured on ml-latest-small, seed 0: test NDCG@10 0.029 with 2e-3, 0.045 with 5e-3)")
-    models.add_argument("--windows", default="all", choices=("all", "last"),
-                        help="training windows: 'last' = each user's most recent --max-len steps only; 'all' = the "
-                             "older history too, cut into further windows (every training interaction is a target)")
-    models.add_argument("--window-stride", type=int, default=25,
-                        help="with --windows all: a new training window every this many steps (0 or --max-len: no "
-                             "overlap; smaller: overlapping windows, every target also seen with a longer past)")
-    models.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=True,
-                        help="let the learning rate fall linearly to 5 %% of --lr over the time budget (or the epochs)")
-    models.add_argument("--negatives", type=int, default=1024,
-                        help="sequence models: sampled softmax over this many items drawn by popularity (log q "
-                             "corrected); 0 = full softmax over every item (exact, slower on large catalogues)")
-    models.add_argument("--time-budget", type=float, default=90.0,
-                        help="training seconds allowed per model and seed (0 = no limit); the same for every model")
-    models.add_argument("--device", default=None, help="torch device (default: CUDA, then MPS, then CPU)")
-    run_group = p.add_argument_group("run")
-    run_group.add_argument("--out", metavar="CSV", default=None,
-                           help="where to write the CSV (the markdown table goes next to it, .md); "
-                                "default results/benchmark_<dataset>.csv")
-    run_group.add_argument("--fast", action="store_true",
-                           help="a quick check: at most 200 users and their 5-core (the tiny shop for 'shop'), dim 16, 3 epochs")
-    run_group.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    run_group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    sources = None
+    defaults = BenchConfig()
+    for f in dataclasses.fields(BenchConfig):
+        meta = f.metadata
+        if "help" not in meta:
+            continue  # not a command-line option
+        group = groups.get(meta["group"]) or groups.setdefault(meta["group"], p.add_argument_group(meta["group"]))
+        if f.name in ("dataset", "interactions"):  # one source of data or the other
+            sources = sources or group.add_mutually_exclusive_group()
+            group = sources
+        flag = meta.get("flag", "--" + f.name.replace("_", "-"))
+        kwargs = {"help": meta["help"], "dest": f.name}
+        if "action" in meta:
+            kwargs["action"] = meta["action"]
+        elif meta.get("boolean"):
+            kwargs.update(action=argparse.BooleanOptionalAction, default=getattr(defaults, f.name))
+        else:
+            value = getattr(defaults, f.name)
+            kwargs["default"] = meta["show"](value) if "show" in meta else value
+            kwargs["type"] = str if "parse" in meta else (type(value) if isinstance(value, (int, float)) else str)
+            for key in ("choices", "metavar"):
+                if key in meta:
+                    kwargs[key] = meta[key]
+        group.add_argument(flag, **kwargs)
+    groups["run"].add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
-    """Turn parsed options into a :class:`BenchConfig` (fast mode shrinks the sizes)."""
-    name = Path(args.interactions).stem if args.interactions else args.dataset
-    config = BenchConfig(
-        dataset=None if args.interactions else args.dataset,
-        interactions=args.interactions,
-        items=args.items,
-        root=args.root,
-        models=_comma_list(args.models),
-        seeds=tuple(int(s) for s in _comma_list(args.seeds)),
-        epochs=args.epochs,
-        patience=args.patience,
-        dim=args.dim,
-        max_len=args.max_len,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_for=_lr_overrides(args.lr_for),
-        all_windows=args.windows == "all",
-        negatives=args.negatives or None,
-        window_stride=min(args.window_stride, args.max_len) if args.window_stride else None,
-        lr_decay=args.lr_decay,
-        time_budget=args.time_budget or None,
-        min_events=args.min_events,
-        shop_size=args.shop_size,
-        fast=args.fast,
-        device=args.device,
-        progress=not args.no_progress,
-        out=args.out or f"results/benchmark_{name}{'_fast' if args.fast else ''}.csv",
-    )
+    """Turn parsed options into a :class:`BenchConfig` (fast mode shrinks the sizes). Taught in chapter 09."""
     if args.items and not args.interactions:
         raise DataError("--items goes with --interactions (your own log); registered datasets bring their items")
-    return config
+    values = {}
+    for f in dataclasses.fields(BenchConfig):
+        if "help" in f.metadata:
+            value = getattr(args, f.name)
+            values[f.name] = f.metadata["parse"](value) if "parse" in f.metadata and value is not None else value
+    if args.interactions:
+        values["dataset"] = None
+    if values["window_stride"]:
+        values["window_stride"] = min(values["window_stride"], values["max_len"])
+    name = Path(args.interactions).stem if args.interactions else args.dataset
+    values["out"] = args.out or f"results/benchmark_{name}{'_fast' if args.fast else ''}.csv"
+    return BenchConfig(**values)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m hiercourse.bench`` and ``hiercourse-bench``."""
+    """Entry point of ``python -m hiercourse.bench`` and ``hiercourse-bench``. Taught in chapter 09."""
     args = parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,12 +27,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hiercourse.csr import dense_mask
+from hiercourse.errors import DataError
+from hiercourse.features import head_items
+from hiercourse.preprocessing import check_stage
+
 __all__ = [
     "ranks_from_scores",
     "hit_rate",
     "ndcg",
     "mrr",
-    "seen_mask",
     "candidate_mask",
     "scoring",
     "sample_negatives",
@@ -41,7 +45,6 @@ __all__ = [
     "summarise",
     "metrics_by_group",
     "evaluate",
-    "item_popularity",
     "model_device",
 ]
 
@@ -98,23 +101,6 @@ def mrr(ranks: torch.Tensor, reduce: bool = True) -> float | torch.Tensor:
 
 
 # --------------------------------------------------------------------------- split helpers
-def seen_mask(indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_columns: int) -> torch.Tensor:
-    """Dense bool mask [len(users), n_columns]: True where a user has seen the item.
-
-    Built without a loop: each CSR row is expanded to (row, item) pairs. Taught in chapter 09.
-    """
-    users_np = np.asarray(users, dtype=np.int64)
-    starts, ends = np.asarray(indptr)[users_np], np.asarray(indptr)[users_np + 1]
-    lengths = ends - starts
-    rows = np.repeat(np.arange(len(users_np)), lengths)
-    # position of every pair inside ``indices``: start of its row + offset within the row
-    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    cols = np.asarray(indices)[np.repeat(starts, lengths) + within]
-    mask = torch.zeros(len(users_np), n_columns, dtype=torch.bool)
-    mask[torch.as_tensor(rows), torch.as_tensor(cols, dtype=torch.long)] = True
-    return mask
-
-
 def candidate_mask(
     indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_columns: int, targets: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -125,7 +111,7 @@ def candidate_mask(
     protocol requires. The one home of this rule for evaluation, ``recommend``
     and the widgets. Taught in chapter 09.
     """
-    valid = ~seen_mask(indptr, indices, users, n_columns)
+    valid = ~dense_mask(indptr, indices, users, n_columns)
     valid[:, 0] = False  # column 0 is padding, never an item
     if targets is not None:
         valid[torch.arange(len(valid)), torch.as_tensor(targets, dtype=torch.long)] = True  # never mask the target
@@ -148,12 +134,6 @@ def scoring(model):
     finally:
         if was_training:
             model.train()
-
-
-def item_popularity(split) -> np.ndarray:
-    """Training interactions per encoded item (index 0 = padding, always 0). Taught in chapter 09."""
-    _, items = split.train_interactions()
-    return np.bincount(items, minlength=split.n_items + 1)
 
 
 def _history_lengths(split, stage: str) -> np.ndarray:
@@ -241,12 +221,11 @@ def rank_users(
 
     Taught in chapter 09.
     """
-    if stage not in ("valid", "test"):
-        raise ValueError(f"stage must be 'valid' or 'test', not {stage!r}")
+    check_stage(stage)
     n_columns = split.n_items + 1
     all_users = torch.arange(split.n_users) if users is None else torch.as_tensor(users, dtype=torch.long).reshape(-1)
     if len(all_users) == 0:
-        raise ValueError("no users to evaluate")
+        raise DataError("no users to evaluate: pass users=None (all) or some encoded user codes")
     history = split.history(stage, max_len)
     targets = split.targets(stage)
     indptr, indices = (np.asarray(part) for part in split.seen(stage))
@@ -295,7 +274,7 @@ def rank_users(
         category_hits=torch.cat(cat_hits) if cat_hits else None,
         level_names=list(getattr(split, "level_names", [])),
         history_length=_history_lengths(split, stage)[users_np],
-        target_popularity=item_popularity(split)[targets_np],
+        target_popularity=split.item_counts()[targets_np],
         n_items=split.n_items,
         k=k,
     )
@@ -338,13 +317,10 @@ def _activity_buckets(history_length: np.ndarray, n_buckets: int = 3) -> pd.Seri
     return pd.Series(np.asarray(labels, dtype=object)[codes], name="activity")
 
 
-def _popularity_buckets(result: UserRanks, split, head_share: float = 0.2) -> pd.Series:
-    """'head' when the target is among the ``head_share`` most-trained-on items, else 'tail'."""
-    counts = item_popularity(split)[1:]
-    n_head = max(1, int(round(head_share * len(counts))))
-    threshold = np.sort(counts)[::-1][n_head - 1]
-    labels = np.where(result.target_popularity >= threshold, "head", "tail")
-    return pd.Series(labels, name="popularity")
+def _popularity_buckets(result: UserRanks, split) -> pd.Series:
+    """'head' when the target is a head item (``features.head_items`` of the training counts), else 'tail'."""
+    head = np.r_[False, head_items(split.item_counts()[1:])]
+    return pd.Series(np.where(head[result.targets], "head", "tail"), name="popularity")
 
 
 def metrics_by_group(result: UserRanks, split, by: str) -> pd.DataFrame:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from hiercourse.datasets.schema import EVENTS, PATH_SEP, DataError, require_columns
+from hiercourse.csr import gather_rows
+from hiercourse.datasets.schema import EVENTS, PATH_SEP, require_columns
+from hiercourse.errors import DataError
 from hiercourse.preprocessing import event_codes, item_taxonomy, sort_by_user_time, sorted_unique
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 DAY = 86_400
 SESSION_GAP = 1_800  # 30 minutes of silence end a session, the usual web-analytics rule
+HEAD_FRACTION = 0.2  # "the 20 % most popular items": the head of the long tail (chapter 03)
 
 
 def _check(frame: pd.DataFrame, what: str, columns: Sequence[str] = ("user", "item", "timestamp")) -> None:
@@ -131,15 +134,31 @@ def user_features(frame: pd.DataFrame, gap: int = SESSION_GAP, end: int | None =
 # --------------------------------------------------------------------------- items
 
 
-def item_popularity(frame: pd.DataFrame, head_fraction: float = 0.2) -> pd.DataFrame:
+def head_items(counts, head_fraction: float = HEAD_FRACTION) -> np.ndarray:
+    """Bool per item: True for the head, the ``head_fraction`` most popular items; the rest is the tail.
+
+    ``counts``: interactions per item. The head holds the ``ceil(head_fraction * n)`` most
+    counted items and every item tied with the last of them (so the rule does not depend on
+    how ties happen to be ordered). The one home of the head/tail rule (features, the
+    evaluation's popularity slices). Taught in chapter 03.
+    """
+    counts = np.asarray(counts)
+    if not 0 < head_fraction < 1:
+        raise DataError(f"head_fraction must lie in (0, 1), got {head_fraction}.")
+    if counts.size == 0:
+        return np.zeros(0, dtype=bool)
+    n_head = max(1, int(np.ceil(head_fraction * counts.size)))
+    threshold = np.sort(counts)[::-1][n_head - 1]
+    return counts >= threshold
+
+
+def item_popularity(frame: pd.DataFrame, head_fraction: float = HEAD_FRACTION) -> pd.DataFrame:
     """One row per item, most popular first: ``count``, ``users``, ``rank`` (1 = top), ``share``,
     ``cumulative_share`` and ``head`` (True for the top ``head_fraction`` of items).
 
     Taught in chapter 03.
     """
     _check(frame, "item_popularity")
-    if not 0 < head_fraction < 1:
-        raise DataError(f"head_fraction must lie in (0, 1), got {head_fraction}.")
     counts = frame["item"].value_counts(sort=False)
     users = frame.drop_duplicates(["user", "item"])["item"].value_counts(sort=False)
     out = pd.DataFrame({"count": counts, "users": users.reindex(counts.index)})
@@ -148,11 +167,11 @@ def item_popularity(frame: pd.DataFrame, head_fraction: float = 0.2) -> pd.DataF
     out["rank"] = np.arange(1, len(out) + 1)
     out["share"] = out["count"] / out["count"].sum()
     out["cumulative_share"] = out["share"].cumsum()
-    out["head"] = out["rank"] <= max(1, int(np.ceil(head_fraction * len(out))))
+    out["head"] = head_items(out["count"].to_numpy(), head_fraction)
     return out
 
 
-def long_tail_summary(frame: pd.DataFrame, head_fraction: float = 0.2) -> dict[str, float]:
+def long_tail_summary(frame: pd.DataFrame, head_fraction: float = HEAD_FRACTION) -> dict[str, float]:
     """How concentrated interactions are on few items (and events on few users).
 
     ``head_share``: share of interactions on the top ``head_fraction`` of items;
@@ -269,8 +288,7 @@ def genre_shares(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     rows, user_codes_known = rows[known].astype(np.int64), user_codes[known]
     # one pair per (event, label of its item); an item's labels share its event evenly
     repeat = n_labels[rows]
-    within = np.arange(repeat.sum()) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-    pair_label = label[np.repeat(first[rows], repeat) + within]
+    _, pair_label = gather_rows(label, first[rows], repeat)
     pair_user = np.repeat(user_codes_known, repeat)
     table = _shares(pair_user, pair_label, len(users), len(labels), 1.0 / np.repeat(repeat, repeat),
                     ignore_col0=False)
@@ -289,10 +307,7 @@ def split_level_shares(split: "SequenceSplit", stage: str = "train") -> list[np.
     ends = {"train": split.offsets[1:] - 2, "valid": split.offsets[1:] - 2, "test": split.offsets[1:] - 1}
     if stage not in ends:
         raise DataError(f"stage must be 'train', 'valid' or 'test', got {stage!r}.")
-    lengths = ends[stage] - starts
-    users = np.repeat(np.arange(split.n_users), lengths)
-    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    items = split.seq[np.repeat(starts, lengths) + within]
+    users, items = gather_rows(split.seq, starts, ends[stage] - starts)
     out = []
     for level in range(split.item_paths.shape[1]):
         nodes = split.item_paths[items, level]
@@ -419,3 +434,63 @@ def encoding_cost(n_values: int | Sequence[int], dim: int, n_rows: int = 1, byte
     out = pd.DataFrame(rows)
     out["total_bytes"] = out[["input_bytes", "parameter_bytes", "output_bytes"]].sum(axis=1)
     return out.set_index(["n_values", "encoding"])
+
+
+# --------------------------------------------------------------------------- the split's matrices and truth
+
+
+def train_matrix(split: SequenceSplit):
+    """Binary user x item matrix ``[n_users, n_items + 1]`` (scipy CSR) of the training interactions.
+
+    Column 0 is padding (empty); an item met twice by a user counts once. The input of
+    item-KNN and of co-occurrence item vectors. Taught in chapter 01 (used in 08 and 09).
+    """
+    import scipy.sparse as sp
+
+    users, items = split.train_interactions()
+    matrix = sp.csr_matrix(
+        (np.ones(len(users), dtype=np.float32), (users, items)), shape=(split.n_users, split.n_items + 1)
+    )
+    matrix.data[:] = 1.0  # repeated interactions count once
+    return matrix
+
+
+def node_prefixes(split: SequenceSplit, level: int) -> list[str]:
+    """The full path prefix (e.g. "Home > Lamps") of every node of ``level``; index 0 = "<pad>".
+
+    Taught in chapter 08.
+    """
+    paths = np.asarray(split.item_paths)[:, level]
+    items = split.items.sort_values("idx")
+    prefixes = items["category_path"].astype(str).str.split(PATH_SEP, regex=False).str[: level + 1].str.join(PATH_SEP)
+    names = ["<pad>"] * (int(paths.max()) + 1)
+    for node, prefix in zip(paths[items["idx"].to_numpy()], prefixes):  # one pass over the items
+        names[node] = prefix if node else "<pad>"
+    return names
+
+
+def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -> np.ndarray:
+    """The true interest weights aligned to the split: ``[n_users, n_nodes]`` (row u = encoded user u,
+    column k = node k + 1 of ``level``).
+
+    ``truth`` defaults to ``split.truth`` (the synthetic shop's generator). Level 0 uses
+    ``department_weights``, level 1 ``category_weights``. Taught in chapter 08.
+    """
+    truth = split.truth if truth is None else truth
+    if truth is None:
+        raise DataError("this dataset has no ground truth; interest recovery needs make_shop data (data.truth).")
+    key, names_key = {0: ("department_weights", "department_names"), 1: ("category_weights", "category_names")}.get(
+        level, (None, None))
+    if key is None or key not in truth:
+        raise DataError(f"the ground truth has no weights for level {level}; it knows departments (0) and categories (1).")
+    column = {name: k for k, name in enumerate(truth[names_key])}
+    prefixes = node_prefixes(split, level)[1:]
+    missing = [p for p in prefixes if p not in column]
+    if missing:
+        raise DataError(f"nodes {missing[:3]} of the split are not in the truth's {names_key}; "
+                        "was the split built from the same make_shop data?")
+    row = pd.Series(np.arange(len(truth["user_ids"])), index=np.asarray(truth["user_ids"]).astype(np.int64))
+    users = split.idmap.decode_users(np.arange(split.n_users))
+    weights = np.asarray(truth[key], dtype=float)
+    return weights[row.loc[users].to_numpy()][:, [column[p] for p in prefixes]]
+

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 
-from .datasets.schema import PATH_SEP, DataError
+from .errors import DataError
+from .features import truth_weights
+from .preprocessing import check_stage
 
 
 def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -25,46 +26,14 @@ def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 2:
         raise DataError(f"need two [n_users, n_nodes] arrays of the same shape, got {a.shape} and {b.shape}.")
+    from scipy.stats import rankdata
+
     ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
     ra -= ra.mean(1, keepdims=True)
     rb -= rb.mean(1, keepdims=True)
     denom = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom > 0, (ra * rb).sum(1) / np.where(denom > 0, denom, 1), np.nan)
-
-
-def node_prefixes(split, level: int) -> list[str]:
-    """The full path prefix (e.g. "Home > Lamps") of every node of ``level``; index 0 = "<pad>"."""
-    paths = np.asarray(split.item_paths)[:, level]
-    items = split.items.sort_values("idx")
-    prefixes = items["category_path"].astype(str).str.split(PATH_SEP, regex=False).str[: level + 1].str.join(PATH_SEP)
-    names = ["<pad>"] * (int(paths.max()) + 1)
-    for node, prefix in zip(paths[items["idx"].to_numpy()], prefixes):  # one pass over the items
-        names[node] = prefix if node else "<pad>"
-    return names
-
-
-def truth_weights(split, truth: dict, level: int) -> np.ndarray:
-    """The true interest weights aligned to the split: ``[n_users, n_nodes]`` (row u = encoded user u,
-    column k = node k + 1 of ``level``). Level 0 uses ``department_weights``, level 1
-    ``category_weights``. Taught in chapter 08.
-    """
-    if truth is None:
-        raise DataError("this dataset has no ground truth; interest recovery needs make_shop data (data.truth).")
-    key, names_key = {0: ("department_weights", "department_names"), 1: ("category_weights", "category_names")}.get(
-        level, (None, None))
-    if key is None or key not in truth:
-        raise DataError(f"the ground truth has no weights for level {level}; it knows departments (0) and categories (1).")
-    column = {name: k for k, name in enumerate(truth[names_key])}
-    prefixes = node_prefixes(split, level)[1:]
-    missing = [p for p in prefixes if p not in column]
-    if missing:
-        raise DataError(f"nodes {missing[:3]} of the split are not in the truth's {names_key}; "
-                        "was the split built from the same make_shop data?")
-    row = {int(u): r for r, u in enumerate(truth["user_ids"])}
-    users = split.idmap.decode_users(np.arange(split.n_users))
-    weights = np.asarray(truth[key], dtype=float)
-    return weights[np.array([row[int(u)] for u in users])][:, [column[p] for p in prefixes]]
 
 
 def history_shares(history: torch.Tensor, item_paths, level: int) -> np.ndarray:
@@ -78,13 +47,14 @@ def history_shares(history: torch.Tensor, item_paths, level: int) -> np.ndarray:
     return (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
 
 
-def interest_recovery(model, split, truth: dict, stage: str = "test", max_len: int = 50,
+def interest_recovery(model, split, truth: dict | None = None, stage: str = "test", max_len: int = 50,
                       batch_size: int = 256) -> pd.DataFrame:
     """Per level: mean Spearman(beta, truth) and Spearman(naive share, truth) over users, and the
     next-node accuracy (argmax beta vs argmax share == the ``stage`` target's node).
 
-    Taught in chapter 08.
+    ``truth`` defaults to ``split.truth``. Taught in chapter 08.
     """
+    check_stage(stage)
     history = split.history(stage, max_len)
     target_nodes = np.asarray(split.item_paths)[split.targets(stage).numpy()]
     rows = []
@@ -95,7 +65,7 @@ def interest_recovery(model, split, truth: dict, stage: str = "test", max_len: i
     for level in range(model.n_levels):
         beta = np.concatenate(betas[level])
         naive = history_shares(history, split.item_paths, level)
-        truth_w = truth_weights(split, truth, level)
+        truth_w = truth_weights(split, level, truth)
         nodes = target_nodes[:, level]
         rows.append({
             "level": level,

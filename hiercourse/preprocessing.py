@@ -11,26 +11,35 @@ Taught in chapter 02.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from hiercourse.csr import dense_mask, gather_rows, row_positions
 from hiercourse.datasets.schema import (
     EVENTS,
     PATH_SEP,
-    DataError,
     InteractionData,
     require_columns,
     tidy_interactions,
     tidy_items,
 )
+from hiercourse.errors import DataError
 
 if TYPE_CHECKING:  # torch is imported lazily: the cleaning steps run without it
     import torch
 
-STAGES = ("valid", "test")
+STAGES = ("valid", "test")  # the two held-out targets of leave-one-out: the one home of their names
+
+
+def check_stage(stage: str, allowed: Sequence[str] = STAGES) -> str:
+    """``stage`` when it is one of ``allowed`` (default: "valid", "test"); else a DataError. Taught in chapter 02."""
+    if stage not in allowed:
+        raise DataError(f"stage must be one of {list(allowed)}, got {stage!r}.")
+    return stage
 # How much each behaviour says about interest (chapter 02): a purchase says more than a view.
 DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0, "rating": 1.0}
 
@@ -388,13 +397,46 @@ def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int | None = None
 
 
 @dataclass
+class Taxonomy:
+    """The hierarchy items sit in, coarse to fine, in the form models read. Taught in chapter 02 (used in 08).
+
+    ``item_paths [n_items + 1, n_levels]``: node id of each encoded item at each level
+    (row 0 = padding; node ids are per level, 1-based; 0 = no node). ``level_names``
+    (e.g. ``["department", "category"]``), ``node_names[l][k]``: the name of node k of
+    level l (index 0 = "<pad>"). ``source``: "given" (the catalogue's own) or how it
+    was learned.
+    """
+
+    item_paths: np.ndarray
+    level_names: list[str]
+    node_names: list[list[str]]
+    source: str = "given"
+
+    @property
+    def n_levels(self) -> int:
+        return int(np.asarray(self.item_paths).shape[1])
+
+    def is_empty(self) -> bool:
+        """True when no item has a node at any level (a catalogue without categories)."""
+        paths = np.asarray(self.item_paths)
+        return paths.ndim != 2 or paths.shape[1] == 0 or not bool((paths[1:] > 0).any())
+
+    def describe(self) -> str:
+        """One line for reports, e.g. "given (department > category)"."""
+        return f"{self.source} ({' > '.join(self.level_names)})" if self.level_names else self.source
+
+
+@dataclass
 class SequenceSplit:
     """The course's leave-one-out split, encoded for models (see docs/design.md).
 
     User ``u``'s sequence is ``seq[offsets[u]:offsets[u+1]]`` in time order: the
     last item is the test target, the one before it the validation target, the
     rest is the train part. ``times`` holds the timestamps aligned with ``seq``;
-    ``item_genres`` / ``genre_names`` are the multi-hot of the items' ``categories``.
+    ``taxonomy`` the items' hierarchy (``item_paths``, ``level_names`` and
+    ``node_names`` read it); ``item_genres`` / ``genre_names`` are the multi-hot of
+    the items' ``categories``; ``truth`` the generator's ground truth (synthetic
+    data only, else None); ``info`` counts for reports (dropped users, ...).
 
     Taught in chapter 02.
     """
@@ -406,13 +448,25 @@ class SequenceSplit:
     seq: np.ndarray
     offsets: np.ndarray
     times: np.ndarray
-    item_paths: np.ndarray
-    level_names: list[str]
-    node_names: list[list[str]]
-    item_genres: "torch.Tensor"
+    taxonomy: Taxonomy
+    item_genres: torch.Tensor
     genre_names: list[str]
     max_len: int | None = None
+    truth: Mapping[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def item_paths(self) -> np.ndarray:
+        """``[n_items + 1, n_levels]`` node ids of every item (``taxonomy.item_paths``)."""
+        return self.taxonomy.item_paths
+
+    @property
+    def level_names(self) -> list[str]:
+        return self.taxonomy.level_names
+
+    @property
+    def node_names(self) -> list[list[str]]:
+        return self.taxonomy.node_names
 
     def __repr__(self) -> str:  # the arrays are too long to print
         return (f"SequenceSplit({self.info.get('name', '')!r}: {self.n_users:,} users, {self.n_items:,} items, "
@@ -420,11 +474,7 @@ class SequenceSplit:
 
     # -- where each stage's target sits in ``seq``
     def _target_position(self, stage: str) -> np.ndarray:
-        if stage == "valid":
-            return self.offsets[1:] - 2
-        if stage == "test":
-            return self.offsets[1:] - 1
-        raise DataError(f"stage must be one of {STAGES}, got {stage!r}.")
+        return self.offsets[1:] - (2 if check_stage(stage) == "valid" else 1)
 
     def _history_end(self, stage: str) -> np.ndarray:
         if stage == "all":  # everything, for recommending what comes after the data
@@ -467,13 +517,8 @@ class SequenceSplit:
         """
         import torch
 
-        ends = self._history_end(stage)
         starts = self.offsets[:-1]
-        lengths = ends - starts
-        rows = np.repeat(np.arange(self.n_users, dtype=np.int64), lengths)
-        # positions of every history item: start of its row + its rank within the row
-        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        items = self.seq[np.repeat(starts, lengths) + within]
+        rows, items = gather_rows(self.seq, starts, self._history_end(stage) - starts)
         keys = sorted_unique(rows * (self.n_items + 1) + items)  # by user, then item
         rows, items = np.divmod(keys, self.n_items + 1)
         indptr = np.zeros(self.n_users + 1, dtype=np.int64)
@@ -485,11 +530,9 @@ class SequenceSplit:
 
         ``users=None`` means all users (mind the memory: n_users x (n_items+1) bytes).
         """
-        from .evaluation import seen_mask  # the one home of the CSR -> dense mask expansion
-
         indptr, indices = (t.numpy() for t in self.seen(stage))
         users = np.arange(self.n_users) if users is None else _as_int_array(users, "users")
-        return seen_mask(indptr, indices, users, self.n_items + 1)
+        return dense_mask(indptr, indices, users, self.n_items + 1)
 
     def train_windows(self, max_len: int | None = None) -> tuple["torch.Tensor", "torch.Tensor"]:
         """Next-item training pairs from the train parts only (SASRec's shift).
@@ -516,10 +559,16 @@ class SequenceSplit:
 
     def train_interactions(self) -> tuple[np.ndarray, np.ndarray]:
         """``(users, items)`` of every train-part interaction (for BPR, popularity, features)."""
-        lengths = np.maximum(self.lengths - 2, 0)
-        users = np.repeat(np.arange(self.n_users, dtype=np.int64), lengths)
-        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return users, self.seq[np.repeat(self.offsets[:-1], lengths) + within]
+        return gather_rows(self.seq, self.offsets[:-1], np.maximum(self.lengths - 2, 0))
+
+    def item_counts(self) -> np.ndarray:
+        """Training interactions per encoded item ``[n_items + 1]`` (index 0 = padding, always 0).
+
+        The one home of item popularity on a split (validation and test items are not
+        counted: they must not leak into training). Taught in chapter 03.
+        """
+        _, items = self.train_interactions()
+        return np.bincount(items, minlength=self.n_items + 1)
 
     def summary(self) -> dict[str, Any]:
         """Key numbers of the split, for notebooks and reports."""
@@ -571,9 +620,8 @@ def describe_split(split: SequenceSplit, n_examples: int = 3) -> pd.DataFrame:
 
 
 def _level_names(data: InteractionData, n_levels: int) -> list[str]:
+    """The reader's names of the levels (``data.info["level_names"]``), "level N" for any it did not name."""
     names = list(data.info.get("level_names", []) or [])
-    if len(names) < n_levels and data.name.lower().startswith(("ml-", "movielens")):
-        names = ["genre"]
     if len(names) < n_levels:
         names = names + [f"level {l + 1}" for l in range(len(names), n_levels)]
     return names[:n_levels]
@@ -666,10 +714,8 @@ def leave_one_out(
     keep_len = counts if max_len is None else np.minimum(counts, max_len)
     keep_len = np.where(enough, keep_len, 0)
     # each user's last keep_len rows: a CSR gather, no loop over users
-    ends = first + counts
     total = int(keep_len.sum())
-    within = np.arange(total) - np.repeat(np.cumsum(keep_len) - keep_len, keep_len)
-    rows = np.repeat(ends - keep_len, keep_len) + within
+    _, rows = row_positions(first + counts - keep_len, keep_len)
     user_ids, keep_len = user_ids[enough], keep_len[enough]
     item_ids, stamps = item_ids[rows], stamps[rows]
 
@@ -699,12 +745,11 @@ def leave_one_out(
         seq=seq,
         offsets=offsets,
         times=stamps,
-        item_paths=item_paths,
-        level_names=_level_names(data, item_paths.shape[1]),
-        node_names=node_names,
+        taxonomy=Taxonomy(item_paths, _level_names(data, item_paths.shape[1]), node_names),
         item_genres=torch.from_numpy(genres),
         genre_names=genre_names,
         max_len=max_len,
+        truth=data.truth,
         info={
             "name": data.name,
             "dropped_users": dropped_users,

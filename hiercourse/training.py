@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.csr import position_in_row
 from hiercourse.device import best_device
+from hiercourse.errors import DataError
 from hiercourse.evaluation import evaluate
+from hiercourse.models.base import count_parameters
 from hiercourse.models.sequence import Negatives
 
-__all__ = ["TrainResult", "fit", "training_windows", "NegativeSampler", "make_optimizer", "count_parameters",
+__all__ = ["TrainResult", "fit", "training_windows", "training_data", "NegativeSampler", "make_optimizer",
            "save", "load"]
 
 
@@ -65,15 +67,6 @@ class TrainResult:
         )
 
 
-def count_parameters(model) -> int:
-    """Trainable numbers of a model (``n_parameters()`` for the non-neural baselines)."""
-    if hasattr(model, "n_parameters"):
-        return int(model.n_parameters())
-    if isinstance(model, torch.nn.Module):
-        return sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return 0
-
-
 def training_windows(split, max_len: int = 50, all_windows: bool = True,
                      stride: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-item training pairs ``(inputs [N, max_len], targets [N, max_len])`` from the train parts.
@@ -101,7 +94,7 @@ def training_windows(split, max_len: int = 50, all_windows: bool = True,
         return inputs, targets
     users = np.repeat(np.arange(len(extra)), extra)
     # window w (1 = just before the most recent) of a user ends stride * w steps before the last step
-    w = np.arange(extra.sum()) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+    w = position_in_row(extra) + 1
     last_target = offsets[users + 1] - 3  # position of the last training target in seq
     end = last_target - stride * w  # position of this window's last target
     first_target = offsets[users] + 1
@@ -114,6 +107,23 @@ def training_windows(split, max_len: int = 50, all_windows: bool = True,
         torch.cat([inputs, torch.as_tensor(extra_inputs)]),
         torch.cat([targets, torch.as_tensor(extra_targets)]),
     )
+
+
+def training_data(model, split, max_len: int = 50, all_windows: bool = True,
+                  stride: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows a model trains on, as two aligned tensors; a batch is a slice of rows of both.
+
+    ``model.trains_on`` says which: "windows" (sequence models: ``training_windows``,
+    ``(inputs [N, max_len], targets [N, max_len])``) or "interactions" (BPR: every
+    training pair, ``(users [N], items [N])``). Taught in chapter 09.
+    """
+    kind = getattr(model, "trains_on", "windows")
+    if kind == "windows":
+        return training_windows(split, max_len, all_windows, stride)
+    if kind == "interactions":
+        users, items = split.train_interactions()
+        return torch.as_tensor(users), torch.as_tensor(items)
+    raise ValueError(f"{type(model).__name__}.trains_on must be 'windows' or 'interactions', not {kind!r}")
 
 
 class NegativeSampler:
@@ -176,10 +186,14 @@ def fit(
     window_stride: int | None = None,
     lr_decay: bool = False,
 ) -> TrainResult:
-    """Train ``model`` on ``split`` with next-item windows; early-stop on validation NDCG@10.
+    """Train ``model`` on ``split``; early-stop on validation NDCG@10. The one trainer of every model.
 
-    - batches: ``training_windows(split, max_len, all_windows, window_stride)``, shuffled each epoch by
-      a generator seeded with ``seed``;
+    A model with ``loss`` learns by gradient (below); a counting baseline (``fit(split)``,
+    no ``loss``) is fitted in one pass and gets a result with 0 epochs.
+
+    - batches: rows of ``training_data(model, split, ...)``: next-item windows
+      (``training_windows(split, max_len, all_windows, window_stride)``) or, for BPR,
+      training (user, item) pairs; shuffled each epoch by a generator seeded with ``seed``;
     - every ``eval_every`` epochs: validation NDCG@10 / HR@10 with full ranking; after
       ``patience`` evaluations without improvement training stops (``None``: never);
     - ``time_budget_s``: stop (mid-epoch if needed) once training has used that long;
@@ -198,14 +212,16 @@ def fit(
     Taught in chapter 09.
     """
     if not hasattr(model, "loss"):
-        raise TypeError(f"{type(model).__name__} has no loss(inputs, targets); non-neural baselines use .fit(split)")
+        if not hasattr(model, "fit"):
+            raise TypeError(f"{type(model).__name__} has neither loss(...) nor fit(split): see hiercourse.models.base")
+        return _fit_counting(model, split)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = best_device(device) if not isinstance(device, torch.device) else device
     torch.manual_seed(seed)  # dropout masks and any model-side sampling
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
-    inputs, targets = training_windows(split, max_len, all_windows, window_stride)
+    inputs, targets = training_data(model, split, max_len, all_windows, window_stride)
     if not 0 < train_fraction <= 1:
         raise ValueError(f"train_fraction must lie in (0, 1], got {train_fraction}")
     if train_fraction < 1:
@@ -213,7 +229,7 @@ def fit(
         keep = keep[: max(1, math.ceil(train_fraction * len(inputs)))]
         inputs, targets = inputs[keep], targets[keep]
     if len(inputs) == 0:
-        raise DataError("the split has no training windows (every train part is shorter than 2 items)")
+        raise DataError("the split has no training rows (every train part is shorter than 2 items)")
     opt = make_optimizer(model, optimizer, lr, weight_decay)
     # drawing as many items as the catalogue holds costs more than scoring all of them: full softmax then
     sampler = NegativeSampler(targets, split.n_items, negatives, device=device) \
@@ -298,6 +314,17 @@ def fit(
                "n_windows": len(inputs), "seed": seed, "train_fraction": train_fraction,
                "negatives": negatives if sampler is not None else None, "window_stride": window_stride,
                "lr_decay": lr_decay},
+    )
+
+
+def _fit_counting(model, split) -> TrainResult:
+    """A counting baseline: one ``fit(split)`` pass, reported like a training run of 0 epochs."""
+    tic = time.perf_counter()
+    model.fit(split)
+    return TrainResult(
+        history=pd.DataFrame(columns=["epoch", "train_loss", "seconds", "elapsed"]),
+        best_epoch=0, best_valid_ndcg=math.nan, epochs=0, train_seconds=time.perf_counter() - tic,
+        stopped="closed form", parameters=count_parameters(model), device="cpu",
     )
 
 

@@ -8,9 +8,11 @@ import torch
 from hiercourse.datasets import make_shop
 from hiercourse.datasets.schema import DataError
 from hiercourse.evaluation import evaluate
-from hiercourse.models.baselines import BPRMF, ItemKNN, MostPopular, train_matrix
+from hiercourse.features import train_matrix
+from hiercourse.models.baselines import BPRMF, ItemKNN, MostPopular
 from hiercourse.preprocessing import collapse_repeats, leave_one_out
 from hiercourse.recommend import recommend
+from hiercourse.training import fit
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +65,15 @@ def test_item_knn_keeps_only_the_nearest_neighbours(split):
     assert int(per_item.max()) <= 3
 
 
+def _fit_bpr(model, split, **options):
+    """BPR through the one trainer, with its own recipe changes (training_defaults) and ``options``."""
+    return fit(model, split, **{**BPRMF.training_defaults, "progress": False, **options})
+
+
 def test_bpr_learns_and_beats_random(split):
-    model = BPRMF.for_split(split, dim=16)
-    model.fit(split, epochs=15, lr=0.02, patience=None, seed=0)
-    losses = [row["train_loss"] for row in model.history]
+    model = BPRMF.from_split(split, dim=16)
+    result = _fit_bpr(model, split, epochs=15, lr=0.02, patience=None, seed=0)
+    losses = result.history["train_loss"].tolist()
     assert losses[-1] < 0.8 * losses[0]
     history, users = _history_and_users(split)
     assert model.scores(history, users).shape == (len(users), split.n_items + 1)
@@ -75,9 +82,24 @@ def test_bpr_learns_and_beats_random(split):
 
 
 def test_bpr_early_stopping_restores_the_best_epoch(split):
-    model = BPRMF.for_split(split, dim=8).fit(split, epochs=30, lr=0.05, patience=2, seed=1)
-    best = max(row["valid_ndcg@10"] for row in model.history)
+    model = BPRMF.from_split(split, dim=8)
+    result = _fit_bpr(model, split, epochs=30, lr=0.05, patience=2, seed=1)
+    assert result.stopped == "early stopping" and result.epochs < 30
+    best = result.history["valid_ndcg@10"].max()
     assert evaluate(model, split, stage="valid", sampled_negatives=None)["ndcg@10"] == pytest.approx(best)
+
+
+def test_bpr_loss_is_the_hand_computed_pairwise_loss():
+    """-log sigmoid(p_u . (q_i - q_j)) with j the negative drawn under the same seed."""
+    model = BPRMF(n_users=3, n_items=5, dim=4)
+    users, items = torch.tensor([0, 2]), torch.tensor([1, 4])
+    torch.manual_seed(7)
+    loss = model.loss(users, items)
+    torch.manual_seed(7)
+    negative = torch.randint(1, 6, items.shape)
+    p, q = model.user_embedding.weight, model.item_embedding.weight
+    expected = -torch.nn.functional.logsigmoid((p[users] * (q[items] - q[negative])).sum(-1)).mean()
+    assert torch.isclose(loss, expected)
 
 
 def test_recommend_lists_unseen_items_with_titles(split):

@@ -7,19 +7,21 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from hiercourse.bench import (
     CSV_COLUMNS,
     MODEL_NAMES,
+    REFERENCES,
     BenchConfig,
-    build_model,
     load_split,
     main,
     markdown_table,
     parser,
     summarise_runs,
 )
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
+from hiercourse.models import build_model
 
 
 def test_help_documents_every_option():
@@ -59,19 +61,31 @@ def test_own_log_without_items_gets_a_learned_hierarchy(tmp_path):
     split = load_split(BenchConfig(dataset=None, interactions=str(log)))
     paths = np.asarray(split.item_paths)
     assert paths.shape == (split.n_items + 1, 2) and (paths[1:] > 0).all()
-    assert "learned" in split.info["taxonomy"]
+    assert split.taxonomy.source.startswith("learned")
 
 
-def test_every_model_name_builds():
+def test_every_registered_model_trains_scores_and_never_recommends_padding():
+    """Every name of the registry builds for a split, goes through the one trainer and scores every item."""
+    from hiercourse.evaluation import rank_users
+    from hiercourse.models import MODELS
+    from hiercourse.training import fit
+
     split = load_split(BenchConfig(dataset="shop", fast=True))
-    for name in MODEL_NAMES:
+    assert set(MODEL_NAMES + REFERENCES) <= set(MODELS)
+    for name in MODELS:
+        torch.manual_seed(0)
         model = build_model(name, split, dim=8, max_len=10)
-        assert hasattr(model, "scores")
+        result = fit(model, split, **{"epochs": 1, "max_len": 10, "progress": False, "negatives": None,
+                                      **getattr(model, "training_defaults", {})})
+        assert result.epochs == (0 if result.stopped == "closed form" else 1), name
+        ranked = rank_users(model, split, max_len=10, sampled_negatives=None)
+        assert ranked.top_items.shape == (split.n_users, 10), name
+        assert (ranked.top_items > 0).all(), f"{name} recommended the padding item"
 
 
 def test_unknown_names_are_explained(tmp_path):
     split = load_split(BenchConfig(dataset="shop", fast=True))
-    with pytest.raises(DataError, match="choose from"):
+    with pytest.raises(DataError, match="choose (one of|from)"):
         build_model("transformer-xl", split)
     assert main(["--dataset", "shop", "--fast", "--models", "nope", "--out", str(tmp_path / "x.csv")]) == 2
 
@@ -97,7 +111,7 @@ def test_the_shop_oracle_is_a_ceiling_and_needs_a_truth(tmp_path):
     assert 0.5 < oracle.p_same < 0.95  # sessions of 1 + Poisson(3) items mostly go on
     ndcg = evaluate(oracle, split, sampled_negatives=None)["ndcg@10"]
     assert ndcg > 3 * evaluate(MostPopular().fit(split), split, sampled_negatives=None)["ndcg@10"]
-    assert 0.6 < ndcg < 0.75  # measured 0.68 (seed-0 shop); the course's models land just below it
+    assert 0.6 < ndcg < 0.75  # results/benchmark_shop.md: oracle 0.6818 on this seed-0 shop
     log = tmp_path / "log.csv"
     pd.DataFrame({"user": [1] * 4 + [2] * 4, "item": [1, 2, 3, 4] * 2, "timestamp": list(range(8))}).to_csv(log, index=False)
     with pytest.raises(DataError, match="ground truth"):
@@ -120,7 +134,7 @@ def test_per_model_learning_rates_are_parsed_and_checked():
     args = parser().parse_args(["--dataset", "shop", "--lr-for", "gru4rec=5e-3,caser=1e-3"])
     assert config_from_args(args).lr_for == {"gru4rec": 5e-3, "caser": 1e-3}
     assert config_from_args(parser().parse_args(["--lr-for", ""])).lr_for == {}
-    assert config_from_args(parser().parse_args([])).lr_for == {"gru4rec": 5e-3}
+    assert config_from_args(parser().parse_args([])).lr_for == {}  # GRU4Rec's own lr is its training_defaults
     for bad in ("gru4rec", "gru4rec=fast", "lstm=1e-3"):
         with pytest.raises(DataError, match="--lr-for"):
             config_from_args(parser().parse_args(["--lr-for", bad]))

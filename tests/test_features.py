@@ -85,9 +85,10 @@ def test_item_popularity_and_long_tail(hand):
     assert pop.index.tolist() == [20, 10, 30]  # equal counts: more distinct users first
     assert pop["count"].tolist() == [3, 3, 1] and pop["users"].tolist() == [2, 1, 1]
     assert pop["rank"].tolist() == [1, 2, 3] and pop["share"].sum() == pytest.approx(1)
-    assert pop["head"].tolist() == [True, False, False]
+    # the head is the top ceil(20 % of 3) = 1 item and every item tied with it: 20 and 10 (3 events each)
+    assert pop["head"].tolist() == [True, True, False]
     summary = long_tail_summary(hand.interactions)
-    assert summary["head_share"] == pytest.approx(3 / 7) and summary["tail_items"] == pytest.approx(1 / 3)
+    assert summary["head_share"] == pytest.approx(6 / 7) and summary["tail_items"] == pytest.approx(1 / 3)
     assert gini([1, 1, 1, 1]) == 0 and gini([0, 0, 0, 10]) == pytest.approx(0.75)
     with pytest.raises(DataError, match="head_fraction"):
         item_popularity(hand.interactions, head_fraction=1.5)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from hiercourse.datasets.schema import DataError
-from hiercourse.interests import history_shares, interest_recovery, rowwise_spearman, truth_weights
+from hiercourse.features import truth_weights
+from hiercourse.interests import history_shares, interest_recovery, rowwise_spearman
 from hiercourse.models.hierarchical import HierarchicalInterestModel, node_pooling
 from hiercourse.models.taxonomy import kmeans, learn_hierarchy, with_taxonomy
 
@@ -76,7 +77,7 @@ def test_scores_match_the_reference_formula():
             assert torch.isclose(scores[b, j], u @ vectors[j] + prior, atol=1e-4)
 
 
-@pytest.mark.parametrize("encoder", ["dnn", "cnn", "sasrec"])
+@pytest.mark.parametrize("encoder", ["dnn", "caser", "gru4rec", "sasrec"])
 def test_training_path_equals_scoring_path_and_is_causal(encoder):
     model = build(encoder)
     seq = toy_batch()
@@ -200,7 +201,7 @@ def test_quick_training_on_tiny_shop_beats_most_popular_and_recovers_interests()
     recovery = interest_recovery(model, split, data.truth, max_len=30)
     assert list(recovery["level_name"]) == ["department", "category"]
     assert (recovery["spearman_beta"] > 0.3).all()
-    truth = truth_weights(split, data.truth, 1)
+    truth = truth_weights(split, 1, data.truth)
     assert truth.shape == (split.n_users, 12) and np.allclose(truth.sum(1), 1)
     relabelled = with_taxonomy(split, learn_hierarchy(model.item_embedding.weight, levels=(2, 4), seed=0))
     assert relabelled.item_paths.shape == (split.n_items + 1, 2)

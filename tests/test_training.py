@@ -106,11 +106,21 @@ def test_optimizers(split):
     assert np.isfinite(result.history["train_loss"]).all()
 
 
-def test_non_neural_models_are_refused(split):
+def test_counting_baselines_go_through_the_same_trainer(split):
+    """No branch in the benchmark: fit() fits a counting model in one pass and reports 0 epochs."""
     from hiercourse.models.baselines import MostPopular
 
-    with pytest.raises(TypeError, match="fit"):
-        fit(MostPopular(), split, epochs=1)
+    model = MostPopular()
+    result = fit(model, split, epochs=5)
+    assert result.epochs == 0 and result.stopped == "closed form" and result.parameters == split.n_items
+    assert torch.equal(model.counts, torch.as_tensor(split.item_counts(), dtype=torch.float32))
+
+    class Neither:
+        def scores(self, history, users):
+            return torch.zeros(len(history), split.n_items + 1)
+
+    with pytest.raises(TypeError, match="neither loss"):
+        fit(Neither(), split)
 
 
 def test_save_load_round_trip(split, tmp_path):
@@ -190,10 +200,10 @@ def test_overlapping_windows_cover_every_target_and_add_longer_pasts(split):
 
 
 def test_a_catalogue_smaller_than_the_negatives_gets_the_full_softmax(split):
-    from hiercourse.models.encoders import DNNRecommender
+    from hiercourse.models.encoders import DNN
 
     torch.manual_seed(0)
-    result = fit(DNNRecommender(split.n_items, dim=8), split, epochs=1, progress=False,
+    result = fit(DNN(split.n_items, dim=8), split, epochs=1, progress=False,
                  negatives=split.n_items + 5)
     assert result.extra["negatives"] is None
 

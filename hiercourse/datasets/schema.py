@@ -7,14 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError  # re-exported: the readers raise it
+
 EVENTS = ["view", "click", "cart", "purchase", "rating"]
 INTERACTION_COLUMNS = ["user", "item", "timestamp", "rating", "event"]
 ITEM_COLUMNS = ["item", "title", "category_path", "categories"]
 PATH_SEP = " > "
-
-
-class DataError(ValueError):
-    """Bad input data: the message says what is wrong and what to do."""
 
 
 @dataclass

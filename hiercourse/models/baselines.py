@@ -2,48 +2,58 @@
 
 Taught in chapter 09 (introduced in chapter 01).
 
-All three follow the course's model interface (docs/design.md):
-``fit(split)`` learns from the training part of a
-:class:`~hiercourse.preprocessing.SequenceSplit` only, and
+All follow the course's model interface (``hiercourse.models.base``):
 ``scores(history [B, L], users [B]) -> [B, n_items + 1]`` scores every item
-(column 0 is padding). They are fitted with whole-matrix operations, not per-user loops.
+(column 0 is padding). Most-popular and item-KNN count (``fit(split)``, one pass
+over the training part of a :class:`~hiercourse.preprocessing.SequenceSplit`, with
+whole-matrix operations); BPR learns by gradient through the one trainer
+(``hiercourse.training.fit``) on (user, item) training pairs.
 """
 from __future__ import annotations
 
-import math
-import time
+from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
-from hiercourse.evaluation import evaluate, item_popularity
+from hiercourse.errors import DataError
+from hiercourse.features import train_matrix, truth_weights
 
-__all__ = ["MostPopular", "ItemKNN", "BPRMF", "ShopOracle", "train_matrix"]
+from .sequence import Negatives
 
-
-def train_matrix(split) -> sp.csr_matrix:
-    """Binary user x item matrix [n_users, n_items + 1] of the training interactions."""
-    users, items = split.train_interactions()
-    matrix = sp.csr_matrix(
-        (np.ones(len(users), dtype=np.float32), (users, items)), shape=(split.n_users, split.n_items + 1)
-    )
-    matrix.data[:] = 1.0  # repeated interactions count once
-    return matrix
+__all__ = ["MostPopular", "ItemKNN", "BPRMF", "ShopOracle"]
 
 
-class MostPopular:
+class _Counting:
+    """What the counting baselines share: built from a split, learned by ``fit(split)``."""
+
+    training_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_split(cls, split, dim: int = 64, max_len: int = 50, **kwargs):
+        """A fresh, unfitted model (``dim`` and ``max_len`` do not apply to counting)."""
+        return cls(**kwargs)
+
+    def _check_fitted(self, fitted: bool) -> None:
+        if not fitted:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call .fit(split) first "
+                               "(or hiercourse.training.fit(model, split))")
+
+
+class MostPopular(_Counting):
     """Score = number of training interactions of the item, the same list for everyone.
 
     Taught in chapter 09.
     """
 
     def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
         self.counts: torch.Tensor | None = None
 
-    def fit(self, split) -> "MostPopular":
-        self.counts = torch.as_tensor(item_popularity(split), dtype=torch.float32)
+    def fit(self, split) -> MostPopular:
+        """Count each item's training interactions (``split.item_counts()``)."""
+        self.counts = torch.as_tensor(split.item_counts(), dtype=torch.float32)
         self.counts[0] = 0.0  # padding is never recommended
         return self
 
@@ -52,12 +62,12 @@ class MostPopular:
         return 0 if self.counts is None else int(self.counts.numel() - 1)
 
     def scores(self, history: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        if self.counts is None:
-            raise RuntimeError("MostPopular is not fitted: call .fit(split) first")
+        """``[B, n_items + 1]``: the counts, the same row for every user."""
+        self._check_fitted(self.counts is not None)
         return self.counts.expand(len(users), -1).clone()
 
 
-class ItemKNN:
+class ItemKNN(_Counting):
     """Item-based collaborative filtering: score(j) = sum of cos(i, j) over the history items i.
 
     Cosine similarity between the items' user vectors (who interacted with them in
@@ -66,12 +76,14 @@ class ItemKNN:
     """
 
     def __init__(self, neighbours: int = 100, shrink: float = 10.0, block: int = 1024) -> None:
+        self.config: dict[str, Any] = {"neighbours": neighbours, "shrink": shrink, "block": block}
         self.neighbours = neighbours
         self.shrink = shrink
         self.block = block
         self.similarity: torch.Tensor | None = None  # sparse [n_items + 1, n_items + 1]
 
-    def fit(self, split) -> "ItemKNN":
+    def fit(self, split) -> ItemKNN:
+        """Cosine similarities of the items' training user vectors, ``neighbours`` kept per item."""
         matrix = train_matrix(split)  # users x items
         by_item = matrix.T.tocsr()  # items x users
         norms = np.sqrt(np.asarray(matrix.sum(0)).ravel())
@@ -102,8 +114,8 @@ class ItemKNN:
         return 0 if self.similarity is None else int(self.similarity._nnz())
 
     def scores(self, history: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        if self.similarity is None:
-            raise RuntimeError("ItemKNN is not fitted: call .fit(split) first")
+        """``[B, n_items + 1]``: summed similarities of every item to the history's items."""
+        self._check_fitted(self.similarity is not None)
         n_columns = self.similarity.shape[0]
         history = history.cpu()
         multi_hot = torch.zeros(len(history), n_columns)
@@ -120,96 +132,48 @@ class BPRMF(nn.Module):
     item j, BPR maximises log sigmoid(score(u, i) - score(u, j)). The negative is
     not checked against the user's items (the usual approximation: a random item is
     almost always unseen). Its ``scores`` uses the user index and ignores the history.
-    Taught in chapter 09.
+    Trained by ``hiercourse.training.fit`` on (user, item) pairs (``trains_on``), with
+    the recipe changes in ``training_defaults`` (large batches, its own learning rate,
+    a little weight decay, no sampled softmax). Taught in chapter 09.
     """
+
+    trains_on: ClassVar[str] = "interactions"  # batches of (users [B], items [B])
+    training_defaults: ClassVar[dict[str, Any]] = {
+        "batch_size": 1024, "lr": 5e-3, "weight_decay": 1e-5, "negatives": None, "lr_decay": False,
+        "grad_clip": None,
+    }
 
     def __init__(self, n_users: int, n_items: int, dim: int = 64) -> None:
         super().__init__()
         self.config = {"n_users": n_users, "n_items": n_items, "dim": dim}
+        self.n_items = int(n_items)
         self.user_embedding = nn.Embedding(n_users, dim)
         self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
         nn.init.normal_(self.user_embedding.weight, std=0.1)
         nn.init.normal_(self.item_embedding.weight, std=0.1)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
-        self.history: list[dict] = []
 
     @classmethod
-    def for_split(cls, split, dim: int = 64) -> "BPRMF":
+    def from_split(cls, split, dim: int = 64, max_len: int = 50) -> BPRMF:
+        """One vector per user and per item of ``split``."""
         return cls(split.n_users, split.n_items, dim)
 
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
     def scores(self, history: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        """``[B, n_items + 1]``: ``p_u . q_j`` for every item (the history is not read)."""
         return self.user_embedding(users) @ self.item_embedding.weight.t()
 
-    def bpr_loss(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    def loss(self, users: torch.Tensor, items: torch.Tensor, negatives: Negatives | None = None) -> torch.Tensor:
+        """BPR loss of a batch of training pairs ``users [B]``, ``items [B]``, one uniform negative each."""
+        if negatives is not None:
+            raise DataError("BPR draws one uniform negative per pair itself; train it with negatives=None")
+        negative = torch.randint(1, self.n_items + 1, items.shape, device=items.device)
         user = self.user_embedding(users)
-        margin = (user * (self.item_embedding(positives) - self.item_embedding(negatives))).sum(-1)
+        margin = (user * (self.item_embedding(items) - self.item_embedding(negative))).sum(-1)
         return -nn.functional.logsigmoid(margin).mean()
 
-    def fit(
-        self,
-        split,
-        epochs: int = 30,
-        batch_size: int = 1024,
-        lr: float = 5e-3,
-        weight_decay: float = 1e-5,
-        seed: int = 0,
-        patience: int | None = 5,
-        time_budget_s: float | None = None,
-        progress: bool = False,
-    ) -> "BPRMF":
-        """Train with Adam on shuffled batches of (user, positive, random negative) triples.
 
-        With ``patience``, stop when validation NDCG@10 has not improved for that
-        many epochs and keep the best epoch's weights. ``self.history`` holds one dict per epoch.
-        """
-        generator = torch.Generator().manual_seed(seed)
-        users_np, items_np = split.train_interactions()
-        users, items = torch.as_tensor(users_np), torch.as_tensor(items_np)
-        device = self.item_embedding.weight.device
-        optimiser = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
-        best, best_state, waited, start = -math.inf, None, 0, time.perf_counter()
-        self.history = []
-        epoch_iter = range(epochs)
-        if progress:
-            from tqdm.auto import tqdm
-
-            epoch_iter = tqdm(epoch_iter, desc="BPR-MF", leave=False)
-        for epoch in epoch_iter:
-            self.train()
-            tic = time.perf_counter()
-            order = torch.randperm(len(users), generator=generator)
-            negatives = torch.randint(1, split.n_items + 1, (len(users),), generator=generator)
-            total = 0.0
-            for begin in range(0, len(order), batch_size):
-                idx = order[begin : begin + batch_size]
-                loss = self.bpr_loss(users[idx].to(device), items[idx].to(device), negatives[idx].to(device))
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * len(idx)
-            row = {"epoch": epoch + 1, "train_loss": total / len(order), "seconds": time.perf_counter() - tic}
-            if patience is not None:
-                row["valid_ndcg@10"] = evaluate(self, split, stage="valid", sampled_negatives=None)["ndcg@10"]
-                if row["valid_ndcg@10"] > best:
-                    best, waited = row["valid_ndcg@10"], 0
-                    best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
-                else:
-                    waited += 1
-            self.history.append(row)
-            out_of_time = time_budget_s is not None and time.perf_counter() - start > time_budget_s
-            if (patience is not None and waited >= patience) or out_of_time:
-                break
-        if best_state is not None:
-            self.load_state_dict(best_state)
-        self.eval()
-        return self
-
-
-class ShopOracle:
+class ShopOracle(_Counting):
     """The synthetic shop's own generator used as a recommender: a ceiling to read the models against.
 
     It knows what no model can: each user's true category weights ``w_u`` (with the
@@ -228,21 +192,26 @@ class ShopOracle:
 
     def __init__(self, truth: dict) -> None:
         if not truth or "item_popularity" not in truth:
-            raise ValueError("ShopOracle needs the ground truth of make_shop data (data.truth)")
+            raise DataError("the oracle needs the ground truth of make_shop data (data.truth): --dataset shop")
         self.truth = truth
+        self.config: dict[str, Any] = {}  # the truth is data, not a setting: rebuild with from_split
         self.p_same: float | None = None
 
-    def fit(self, split) -> "ShopOracle":
-        from hiercourse.interests import truth_weights
+    @classmethod
+    def from_split(cls, split, dim: int = 64, max_len: int = 50) -> ShopOracle:
+        """The oracle of the shop ``split`` was made from (``split.truth``)."""
+        return cls(split.truth)
 
+    def fit(self, split) -> ShopOracle:
+        """Align the truth to the split's codes; measure how often a session stays in its category."""
         paths = np.asarray(split.item_paths)
-        weights = truth_weights(split, self.truth, level=paths.shape[1] - 1)  # finest level: categories
+        weights = truth_weights(split, paths.shape[1] - 1, self.truth)  # finest level: categories
         noise = float(self.truth["params"].get("noise", 0.0))
         self.weights = torch.as_tensor((1 - noise) * weights + noise / weights.shape[1], dtype=torch.float32)
         known, ids = np.asarray(self.truth["item_ids"]), np.asarray(split.idmap.item_ids)
         pos = np.searchsorted(known, ids).clip(max=len(known) - 1)
         if not np.array_equal(known[pos], ids):
-            raise ValueError("the split's items are not the ground truth's items: build both from the same make_shop data")
+            raise DataError("the split's items are not the ground truth's items: build both from the same make_shop data")
         self.popularity = torch.as_tensor(np.r_[0.0, self.truth["item_popularity"][pos]], dtype=torch.float32)
         self.category = torch.as_tensor(paths[:, -1])
         # how often the next training item stays in the category of the one before (same session)
@@ -256,8 +225,8 @@ class ShopOracle:
         return 1
 
     def scores(self, history: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        if self.p_same is None:
-            raise RuntimeError("ShopOracle is not fitted: call .fit(split) first")
+        """``[B, n_items + 1]``: the generator's probability of each item coming next (up to a constant)."""
+        self._check_fitted(self.p_same is not None)
         same = (self.category.unsqueeze(0) == self.category[history[:, -1]].unsqueeze(1)).float()
         taste = self.weights[users][:, (self.category - 1).clamp_min(0)]
         scores = (self.p_same * same + (1 - self.p_same) * taste) * self.popularity

@@ -5,7 +5,7 @@ j's node at level l, 1-based per level, 0 = none). For a user's behaviours
 ``i_1 .. i_T``:
 
 1. Behaviour level: ``h_t = Enc(e_{i_t} + sum_l g^l_{c_l(i_t)} + p_t)``, ``Enc`` one of
-   the chapter-07 encoders ("dnn", "cnn", "sasrec"; "gru" too). Items are scored with
+   the chapter-07 encoders, by its registered name ("dnn", "caser", "sasrec", "gru4rec"). Items are scored with
    the same path-enriched vectors ``v_j = e_j + sum_l g^l_{c_l(j)}`` (tied), so rare
    items borrow strength from their category.
 2. Interest level: for every node ``c`` of level ``l``, attention pooling over the
@@ -32,7 +32,7 @@ Taught in chapter 08.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..datasets.schema import DataError
-from .encoders import make_encoder
+from ..errors import DataError
 from .sequence import Negatives, SequenceRecommender, check_sequences, sampled_softmax_loss
 
 SHARE_SMOOTHING = 0.01  # keeps log(share) finite for nodes the history never visited
@@ -102,8 +101,16 @@ class HierarchicalInterestModel(SequenceRecommender):
             )
         if int(paths.min()) < 0:
             raise DataError("item_paths holds negative node ids; node ids are 1-based per level, 0 = none.")
-        super().__init__(n_items, make_encoder(encoder, dim, max_len, dropout, **encoder_kwargs), dim, dropout)
+        from .registry import get_model  # the registry imports this module
+
+        family = get_model(encoder)
+        if not (isinstance(family, type) and issubclass(family, SequenceRecommender)) or family is type(self):
+            raise DataError(f"encoder {encoder!r} is not a sequence model; use one of the chapter-07 names "
+                            "(dnn, caser, sasrec, gru4rec) or a registered SequenceRecommender")
+        super().__init__(n_items, dim, max_len, dropout,
+                         encoder=family.make_encoder(dim=dim, max_len=max_len, dropout=dropout, **encoder_kwargs))
         self.encoder_name = encoder
+        self.training_defaults = dict(family.training_defaults)  # its encoder's recipe changes (GRU4Rec's lr)
         self.register_buffer("item_paths", paths.clone())
         self.n_levels = paths.shape[1]
         self.n_nodes = [max(1, int(paths[:, l].max())) for l in range(self.n_levels)]
@@ -134,6 +141,12 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.config = dict(n_items=n_items, item_paths=paths.tolist(), encoder=encoder, dim=dim, max_len=max_len,
                            dropout=dropout, aux_weight=aux_weight, use_interest=use_interest, use_prior=use_prior,
                            level_names=self.level_names, node_names=self.node_names, **encoder_kwargs)
+
+    @classmethod
+    def from_split(cls, split, dim: int = 64, max_len: int = 50, **kwargs) -> HierarchicalInterestModel:
+        """The model over ``split``'s items and hierarchy (``split.taxonomy``)."""
+        return cls(split.n_items, np.asarray(split.item_paths), dim=dim, max_len=max_len,
+                   level_names=list(split.level_names), node_names=[list(n) for n in split.node_names], **kwargs)
 
     # ------------------------------------------------------------------ pieces
     def item_vectors(self) -> torch.Tensor:

@@ -11,12 +11,13 @@ Taught in chapter 07.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..datasets.schema import DataError
+from ..errors import DataError
 
 
 def check_sequences(seq: torch.Tensor, n_items: int, what: str = "history") -> None:
@@ -72,24 +73,45 @@ def sampled_softmax_loss(positive: torch.Tensor, negative: torch.Tensor, targets
 class SequenceRecommender(nn.Module):
     """Item embeddings + an encoder + tied dot-product scoring (the chapter-07 family).
 
-    ``encoder`` maps ``(x [B, L, d], mask [B, L]) -> h [B, L, d]`` where ``h[:, t]``
-    may only depend on positions ``<= t`` (so one pass trains every prefix).
+    A subclass names its encoder in ``make_encoder``: a module mapping
+    ``(x [B, L, d], mask [B, L]) -> h [B, L, d]`` where ``h[:, t]`` may only depend on
+    positions ``<= t`` (so one pass trains every prefix). ``encoder_kwargs`` go to
+    ``make_encoder`` (e.g. Caser's ``window``); ``encoder=`` passes a ready module instead
+    (the hierarchical model does). Follows the model interface (``hiercourse.models.base``).
 
     Taught in chapter 07.
     """
 
-    def __init__(self, n_items: int, encoder: nn.Module, dim: int = 64, dropout: float = 0.2) -> None:
+    trains_on: ClassVar[str] = "windows"  # batches of (inputs [B, L], targets [B, L])
+    training_defaults: ClassVar[dict[str, Any]] = {}  # changes to the course's training recipe
+
+    def __init__(self, n_items: int, dim: int = 64, max_len: int = 50, dropout: float = 0.2,
+                 encoder: nn.Module | None = None, **encoder_kwargs) -> None:
         super().__init__()
         if n_items < 1:
             raise DataError(f"n_items must be >= 1, got {n_items}.")
         self.n_items = int(n_items)
         self.dim = int(dim)
+        self.max_len = int(max_len)
+        if encoder is None:  # built before the embeddings: a seed gives the same weights as it always did
+            encoder = self.make_encoder(dim=dim, max_len=max_len, dropout=dropout, **encoder_kwargs)
         self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=0)
         nn.init.normal_(self.item_embedding.weight, std=0.05)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
         self.input_dropout = nn.Dropout(dropout)
         self.encoder = encoder
+        self.config = dict(n_items=n_items, dim=dim, max_len=max_len, dropout=dropout, **encoder_kwargs)
+
+    @classmethod
+    def make_encoder(cls, dim: int, max_len: int, dropout: float, **kwargs) -> nn.Module:
+        """The encoder of this family, ``[B, L, d] -> [B, L, d]`` (subclasses say which)."""
+        raise NotImplementedError(f"{cls.__name__} must define make_encoder(dim, max_len, dropout, **kwargs)")
+
+    @classmethod
+    def from_split(cls, split, dim: int = 64, max_len: int = 50, **kwargs) -> SequenceRecommender:
+        """The model sized for ``split``'s catalogue (the registry builds models this way)."""
+        return cls(split.n_items, dim=dim, max_len=max_len, **kwargs)
 
     # -- the pieces, overridable by richer models (the hierarchical one adds path embeddings)
     def item_vectors(self) -> torch.Tensor:

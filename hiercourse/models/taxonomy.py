@@ -10,23 +10,16 @@ Taught in chapter 08.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from ..datasets.schema import DataError
+from ..errors import DataError
+from ..features import train_matrix
+from ..preprocessing import Taxonomy
 
-
-@dataclass
-class Taxonomy:
-    """A hierarchy in the split's format: ``item_paths [n_items + 1, n_levels]`` (row 0 = padding),
-    ``level_names`` and ``node_names[l][k]`` (index 0 = "<pad>"). Taught in chapter 08."""
-
-    item_paths: np.ndarray
-    level_names: list[str]
-    node_names: list[list[str]]
+__all__ = ["Taxonomy", "kmeans", "learn_hierarchy", "with_taxonomy", "learned_taxonomy"]
 
 
 def kmeans(x: torch.Tensor, k: int, n_iter: int = 30, seed: int = 0,
@@ -133,7 +126,7 @@ def learn_hierarchy(item_embeddings, levels: Sequence[int] = (8, 32), seed: int 
         ["<pad>"] + [f"C{c}" for c in range(1, n_coarse + 1)],
         ["<pad>"] + [f"C{parents_of_fine[f]}.{f}" for f in range(1, len(used) + 1)],
     ]
-    return Taxonomy(paths, level_names, node_names)
+    return Taxonomy(paths, level_names, node_names, source="learned (k-means on item vectors)")
 
 
 def with_taxonomy(split, taxonomy: Taxonomy):
@@ -146,5 +139,26 @@ def with_taxonomy(split, taxonomy: Taxonomy):
             f"the taxonomy covers {taxonomy.item_paths.shape[0] - 1} items but the split has {split.n_items}; "
             "learn it from the item embeddings of a model trained on this split."
         )
-    return dataclasses.replace(split, item_paths=taxonomy.item_paths, level_names=list(taxonomy.level_names),
-                               node_names=[list(n) for n in taxonomy.node_names])
+    return dataclasses.replace(split, taxonomy=taxonomy)
+
+
+def learned_taxonomy(split, levels: tuple[int, int] = (8, 32), dim: int = 32, seed: int = 0):
+    """``split`` with a two-level hierarchy learned from co-occurrence: k-means on SVD item vectors.
+
+    For a catalogue without categories. The item vectors are the right singular vectors
+    of the user x item training matrix (scaled by the square roots of the singular
+    values): items met by the same people end up close; ``learn_hierarchy`` clusters
+    them, ``levels`` = (coarse, fine) clusters. Taught in chapter 08 (the benchmark uses it).
+    """
+    from scipy.sparse.linalg import svds
+
+    matrix = train_matrix(split).astype(np.float64)
+    rank = max(1, min(dim, min(matrix.shape) - 1))
+    _, values, vt = svds(matrix, k=rank, random_state=seed)
+    vectors = (vt.T * np.sqrt(values)).astype(np.float32)  # [n_items + 1, rank], row 0 = padding
+    n_items = split.n_items
+    coarse = max(1, min(levels[0], n_items))
+    fine = max(coarse, min(levels[1], n_items))
+    tree = learn_hierarchy(vectors, levels=(coarse, fine), seed=seed)
+    tree.source = "learned (k-means on item co-occurrence vectors)"
+    return with_taxonomy(split, tree)
