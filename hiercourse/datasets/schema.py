@@ -17,9 +17,20 @@ class DataError(ValueError):
     """Bad input data: the message says what is wrong and what to do."""
 
 
+class DataWarning(UserWarning):
+    """Data read with a choice the user should know about: the message says which and how to change it.
+
+    Taught in chapter 02.
+    """
+
+
 @dataclass
 class InteractionData:
     """Interactions, items and (where present) users of one dataset, in the tidy schema.
+
+    ``info["level_names"]`` names the levels of the items' ``category_path``, top
+    first (``["genre"]`` for MovieLens, ``["department", "category"]`` for the
+    shop; ``[]`` without categories): every reader sets it.
 
     Taught in chapter 02.
     """
@@ -65,7 +76,7 @@ def tidy_interactions(frame: pd.DataFrame, what: str = "interactions") -> pd.Dat
     for col in ("user", "item", "timestamp"):
         bad = out[col].isna()
         if bad.any():
-            rows = list(np.flatnonzero(bad.to_numpy())[:5])
+            rows = np.flatnonzero(bad.to_numpy())[:5].tolist()
             raise DataError(
                 f"{what} has {int(bad.sum())} missing value(s) in column {col!r} "
                 f"(first rows {rows}); drop or fill those rows before loading."
