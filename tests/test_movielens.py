@@ -32,6 +32,7 @@ def test_latest_small_real(real_data_root):
     assert inter["item"].nunique() == 9_724
     assert len(items) == 9_742
     assert data.users is None
+    assert data.info["level_names"] == ["genre"]  # category_path is the first genre
     assert set(inter["rating"].unique()) <= set(np.arange(0.5, 5.01, 0.5))
     by_id = items.set_index("item")
     # quoted titles with commas, and CRLF line ends not leaking into the last column
@@ -85,6 +86,7 @@ def test_100k_fixture(tmp_path):
     assert items.loc[2, "categories"] == ("Drama", "War")
     assert items.loc[3, "categories"] == () and items.loc[3, "category_path"] == ""
     assert GENRES_100K[3] == "Animation" and len(GENRES_100K) == 19
+    assert data.info["level_names"] == ["genre"]
     assert data.users.to_dict("list") == {
         "user": [1, 2], "age": [24, 53], "gender": ["M", "F"], "occupation": ["technician", "other"],
         "zip": ["85711", "94043"],
@@ -126,6 +128,7 @@ def test_1m_fixture(tmp_path):
     assert items.loc[661, "category_path"] == "Animation"
     assert items.loc[3, "title"] == "Star Wars: Episode IV - A New Hope (1977)"  # single colons kept
     assert items.loc[4, "title"] == "Baule les Mômes (1995)"
+    assert data.info["level_names"] == ["genre"]
     users = data.users.set_index("user")
     assert users.loc[1, "gender"] == "F" and users.loc[2, "age"] == 56
     assert users.loc[1, "occupation_name"] == "K-12 student"

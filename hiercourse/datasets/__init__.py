@@ -14,11 +14,11 @@ from typing import Any
 from .fetch import locate
 from .logs import read_interactions
 from .registry import REGISTRY
-from .schema import DataError, InteractionData
+from .schema import DataError, DataWarning, InteractionData
 
 __all__ = [
     "load", "describe", "locate", "read_interactions", "make_shop", "load_mnist",
-    "REGISTRY", "InteractionData", "DataError",
+    "REGISTRY", "InteractionData", "DataError", "DataWarning",
 ]
 
 # Lazy re-exports: their modules are optional at import time (and pull in more code).

@@ -22,6 +22,9 @@ import pandas as pd
 
 from .schema import DataError, InteractionData, tidy_interactions, tidy_items
 
+#: The one level of a movie's ``category_path`` (goes to ``info["level_names"]``).
+LEVEL_NAMES = ["genre"]
+
 #: latest-small's label for a movie without genres.
 NO_GENRES = "(no genres listed)"
 
@@ -92,7 +95,7 @@ def read_latest_small(folder: str | os.PathLike) -> InteractionData:
         interactions=_ratings(ratings, "ml-latest-small"),
         items=items,
         users=None,  # latest-small has no user attributes
-        info={"folder": str(folder)},
+        info={"folder": str(folder), "level_names": list(LEVEL_NAMES)},
     )
 
 
@@ -130,7 +133,7 @@ def read_100k(folder: str | os.PathLike) -> InteractionData:
         interactions=_ratings(ratings, "ml-100k"),
         items=items,
         users=users,
-        info={"folder": str(folder)},
+        info={"folder": str(folder), "level_names": list(LEVEL_NAMES)},
     )
 
 
@@ -176,5 +179,5 @@ def read_1m(folder: str | os.PathLike) -> InteractionData:
         interactions=_ratings(ratings, "ml-1m"),
         items=items,
         users=users,
-        info={"folder": str(folder)},
+        info={"folder": str(folder), "level_names": list(LEVEL_NAMES)},
     )

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError  # re-exported: the readers raise it
+from ..errors import DataError, DataWarning  # re-exported: the readers raise and warn with them
 
 EVENTS = ["view", "click", "cart", "purchase", "rating"]
 INTERACTION_COLUMNS = ["user", "item", "timestamp", "rating", "event"]
@@ -18,6 +18,10 @@ PATH_SEP = " > "
 @dataclass
 class InteractionData:
     """Interactions, items and (where present) users of one dataset, in the tidy schema.
+
+    ``info["level_names"]`` names the levels of the items' ``category_path``, top
+    first (``["genre"]`` for MovieLens, ``["department", "category"]`` for the
+    shop; ``[]`` without categories): every reader sets it.
 
     Taught in chapter 02.
     """
@@ -63,7 +67,7 @@ def tidy_interactions(frame: pd.DataFrame, what: str = "interactions") -> pd.Dat
     for col in ("user", "item", "timestamp"):
         bad = out[col].isna()
         if bad.any():
-            rows = list(np.flatnonzero(bad.to_numpy())[:5])
+            rows = np.flatnonzero(bad.to_numpy())[:5].tolist()
             raise DataError(
                 f"{what} has {int(bad.sum())} missing value(s) in column {col!r} "
                 f"(first rows {rows}); drop or fill those rows before loading."
