@@ -20,7 +20,8 @@ from .datasets.schema import PATH_SEP, DataError
 def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman correlation of each row of ``a`` with the same row of ``b`` (ties get average ranks).
 
-    Rows where either side is constant get NaN. Taught in chapter 08.
+    ``a`` and ``b`` are [n_users, n_nodes]; returns [n_users]. Rows where either side
+    is constant get NaN. Taught in chapter 08.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 2:
@@ -34,7 +35,11 @@ def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def node_prefixes(split, level: int) -> list[str]:
-    """The full path prefix (e.g. "Home > Lamps") of every node of ``level``; index 0 = "<pad>"."""
+    """The full path prefix (e.g. "Home > Lamps") of every node of ``level``; index 0 = "<pad>".
+
+    ``split`` is a ``SequenceSplit``; returns a list of n_nodes + 1 names, indexed by node id.
+    Taught in chapter 08.
+    """
     paths = np.asarray(split.item_paths)[:, level]
     items = split.items.sort_values("idx")
     prefixes = items["category_path"].astype(str).str.split(PATH_SEP, regex=False).str[: level + 1].str.join(PATH_SEP)
@@ -68,7 +73,12 @@ def truth_weights(split, truth: dict, level: int) -> np.ndarray:
 
 
 def history_shares(history: torch.Tensor, item_paths, level: int) -> np.ndarray:
-    """The naive estimate: each node's share of the (non-pad) items in ``history`` ``[n_users, n_nodes]``."""
+    """The naive estimate: each node's share of the (non-pad) items in ``history``.
+
+    ``history`` is a LongTensor [n_users, L] (0 = pad), ``item_paths`` is
+    [n_items + 1, n_levels]; returns float64 [n_users, n_nodes] (column k = node k + 1
+    of ``level``; rows sum to 1, or 0 for an empty history). Taught in chapter 08.
+    """
     paths = torch.as_tensor(np.asarray(item_paths), dtype=torch.long)[:, level]
     n_nodes = int(paths.max())
     nodes = paths[history]  # [n_users, L], 0 = padding or no node
@@ -82,6 +92,10 @@ def interest_recovery(model, split, truth: dict, stage: str = "test", max_len: i
                       batch_size: int = 256) -> pd.DataFrame:
     """Per level: mean Spearman(beta, truth) and Spearman(naive share, truth) over users, and the
     next-node accuracy (argmax beta vs argmax share == the ``stage`` target's node).
+
+    ``model`` is a ``HierarchicalInterestModel``, ``truth`` the shop's ``data.truth``.
+    Returns one row per level: ``level``, ``level_name``, ``n_nodes``,
+    ``spearman_beta``, ``spearman_naive``, ``next_node_acc_beta``, ``next_node_acc_naive``.
 
     Taught in chapter 08.
     """
