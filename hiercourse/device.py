@@ -5,7 +5,7 @@ import torch
 
 
 def best_device(prefer: str | None = None) -> torch.device:
-    """CUDA if present, else Apple MPS, else CPU; ``prefer`` (e.g. "cpu") overrides.
+    """CUDA if present, else Apple MPS, else CPU, as a ``torch.device``; ``prefer`` (e.g. "cpu") overrides.
 
     Taught in chapter 06.
     """

@@ -41,8 +41,9 @@ def _check(frame: pd.DataFrame, what: str, columns: Sequence[str] = ("user", "it
 def sessionize(frame: pd.DataFrame, gap: int = SESSION_GAP) -> np.ndarray:
     """Session number of every row: a new session starts with a new user or after ``gap`` silent seconds.
 
-    ``frame`` must be in (user, timestamp) order, as tidy frames are. Numbers run
-    0, 1, 2, ... over the whole frame. Taught in chapter 03.
+    ``frame`` must be in (user, timestamp) order, as tidy frames are. Returns an
+    int array [len(frame)] whose numbers run 0, 1, 2, ... over the whole frame.
+    Taught in chapter 02 (chapter 03's ``user_features`` counts sessions with it).
     """
     _check(frame, "sessionize")
     users, stamps = frame["user"].to_numpy(), frame["timestamp"].to_numpy()
@@ -57,6 +58,7 @@ def sessionize(frame: pd.DataFrame, gap: int = SESSION_GAP) -> np.ndarray:
 def event_counts(frame: pd.DataFrame) -> pd.DataFrame:
     """Users x event types: how many views, clicks, carts, purchases, ratings each user has.
 
+    Returns a DataFrame indexed by ``user`` with columns ``n_view`` .. ``n_rating``.
     Taught in chapter 03.
     """
     _check(frame, "event_counts", ("user", "event"))
@@ -69,7 +71,7 @@ def event_counts(frame: pd.DataFrame) -> pd.DataFrame:
 def recency(frame: pd.DataFrame, end: int | None = None) -> pd.Series:
     """Seconds from each user's last event to ``end`` (default: the last timestamp in the data).
 
-    Taught in chapter 03.
+    Returns a Series ``recency_s`` indexed by user. Taught in chapter 03.
     """
     _check(frame, "recency")
     end = int(frame["timestamp"].max()) if end is None else int(end)
@@ -92,7 +94,9 @@ def user_features(frame: pd.DataFrame, gap: int = SESSION_GAP, end: int | None =
     silence split them), ``events_per_session``, ``tenure_days`` (first to last
     event), ``n_view`` .. ``n_rating``, ``purchases_per_session``,
     ``conversion`` (purchases / views; NaN without views), ``recency_s`` and
-    ``recency_days`` (to ``end``, default the data's last timestamp).
+    ``recency_days`` (to ``end``, default the data's last timestamp). The
+    ``n_*``, ``purchases_per_session`` and ``conversion`` columns need an ``event``
+    column. Returns a DataFrame indexed by ``user``.
 
     Taught in chapter 03.
     """
@@ -178,6 +182,7 @@ def long_tail_summary(frame: pd.DataFrame, head_fraction: float = HEAD_FRACTION)
     ``items_for_80pct``: the fraction of items that take 80 % of interactions;
     ``tail_items``: the fraction of items with one or two interactions;
     ``item_gini`` and ``user_gini``: Gini coefficients of the counts (0 = even).
+    Returns these (and ``head_fraction``) as a dict of floats.
 
     Taught in chapter 03.
     """
@@ -195,7 +200,7 @@ def long_tail_summary(frame: pd.DataFrame, head_fraction: float = HEAD_FRACTION)
 
 
 def gini(counts: Iterable[float]) -> float:
-    """Gini coefficient of non-negative counts: 0 when all are equal, near 1 when one takes all.
+    """Gini coefficient (a float) of non-negative counts: 0 when all are equal, near 1 when one takes all.
 
     Taught in chapter 03.
     """
@@ -227,7 +232,7 @@ def category_shares(
     Keys are ``level_names`` (e.g. ``data.info["level_names"]``), else "level 0", "level 1", ...
     ``full_names=True`` names columns by their whole path ("Home > Lamps").
 
-    Taught in chapter 03.
+    Taught in chapter 03 (chapters 01 and 02 already call it).
     """
     _check(frame, "category_shares")
     require_columns(items, ["item", "category_path"], "category_shares's items")
@@ -273,7 +278,8 @@ def genre_shares(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     """Users x labels from the items' ``categories`` (e.g. all genres of a movie).
 
     An item with several labels splits its event evenly among them, so rows sum
-    to 1 (zeros for users whose items have no label). Taught in chapter 03.
+    to 1 (zeros for users whose items have no label). Returns a users x labels
+    DataFrame (labels sorted). Taught in chapter 03.
     """
     _check(frame, "genre_shares")
     require_columns(items, ["item", "categories"], "genre_shares's items")
@@ -301,7 +307,8 @@ def split_level_shares(split: "SequenceSplit", stage: str = "train") -> list[np.
     Column 0 (the padding node) is always 0; the other columns of a row sum to 1
     (or are all 0 when the user has no categorised event). ``stage``: "train"
     (train parts only: safe to compare with what a model learned), "valid" or
-    "test" (everything before that target). Taught in chapter 03 (used in chapter 08).
+    "test" (everything before that target). Taught in chapter 03 (chapter 08 compares
+    the same kind of shares, from ``interests.history_shares``, with the model's interests).
     """
     starts = split.offsets[:-1]
     ends = {"train": split.offsets[1:] - 2, "valid": split.offsets[1:] - 2, "test": split.offsets[1:] - 1}
@@ -378,7 +385,9 @@ def multi_hot(labels: Iterable[Iterable[str]], vocabulary: Sequence[str] | None 
 def embedding(n_values: int, dim: int, padding_idx: int | None = 0, seed: int = 0) -> "torch.nn.Embedding":
     """A learnable lookup table [n_values, dim]: the same as one-hot times a weight matrix, without the zeros.
 
-    Taught in chapter 03.
+    Returns a ``torch.nn.Embedding`` initialised from ``seed`` (the caller's random
+    stream is left alone): LongTensor ids [...] -> vectors [..., dim]; row
+    ``padding_idx`` stays zero. Taught in chapter 03.
     """
     import torch
 
@@ -390,7 +399,7 @@ def embedding(n_values: int, dim: int, padding_idx: int | None = 0, seed: int = 
 
 
 def memory_bytes(value: Any) -> int:
-    """Bytes held by an array, tensor, module (its parameters), DataFrame or scipy/torch sparse matrix.
+    """Bytes held (an int) by an array, tensor, module (its parameters), DataFrame or scipy/torch sparse matrix.
 
     Taught in chapter 03.
     """
@@ -417,7 +426,9 @@ def encoding_cost(n_values: int | Sequence[int], dim: int, n_rows: int = 1, byte
     model's input), ``parameter_bytes`` (the weights that map it to ``dim``
     numbers: a one-hot vector times an [n_values, dim] matrix needs exactly the
     embedding's table) and ``output_bytes``. The one-hot input grows with
-    ``n_values``; the embedding's input is one int64 index per row.
+    ``n_values``; the embedding's input is one int64 index per row. Returns a
+    DataFrame indexed by (``n_values``, ``encoding``) with those columns and
+    ``total_bytes``.
 
     Taught in chapter 03.
     """

@@ -21,7 +21,8 @@ from .preprocessing import check_stage
 def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman correlation of each row of ``a`` with the same row of ``b`` (ties get average ranks).
 
-    Rows where either side is constant get NaN. Taught in chapter 08.
+    ``a`` and ``b`` are [n_users, n_nodes]; returns [n_users]. Rows where either side
+    is constant get NaN. Taught in chapter 08.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 2:
@@ -37,7 +38,12 @@ def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def history_shares(history: torch.Tensor, item_paths, level: int) -> np.ndarray:
-    """The naive estimate: each node's share of the (non-pad) items in ``history`` ``[n_users, n_nodes]``."""
+    """The naive estimate: each node's share of the (non-pad) items in ``history``.
+
+    ``history`` is a LongTensor [n_users, L] (0 = pad), ``item_paths`` is
+    [n_items + 1, n_levels]; returns float64 [n_users, n_nodes] (column k = node k + 1
+    of ``level``; rows sum to 1, or 0 for an empty history). Taught in chapter 08.
+    """
     paths = torch.as_tensor(np.asarray(item_paths), dtype=torch.long)[:, level]
     n_nodes = int(paths.max())
     nodes = paths[history]  # [n_users, L], 0 = padding or no node
@@ -52,7 +58,12 @@ def interest_recovery(model, split, truth: dict | None = None, stage: str = "tes
     """Per level: mean Spearman(beta, truth) and Spearman(naive share, truth) over users, and the
     next-node accuracy (argmax beta vs argmax share == the ``stage`` target's node).
 
-    ``truth`` defaults to ``split.truth``. Taught in chapter 08.
+    ``model`` is a ``HierarchicalInterestModel``, ``truth`` the shop's ground truth
+    (default ``split.truth``). Returns one row per level: ``level``, ``level_name``,
+    ``n_nodes``, ``spearman_beta``, ``spearman_naive``, ``next_node_acc_beta``,
+    ``next_node_acc_naive``.
+
+    Taught in chapter 08.
     """
     check_stage(stage)
     history = split.history(stage, max_len)

@@ -47,6 +47,11 @@ class ArticleCNN(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 1, 28, 28] -> should be logits [B, 10]; raises a RuntimeError unless 49 divides B
+        (and then returns 36864 B / 3136 rows instead of B).
+
+        Taught in chapter 06.
+        """
         x = self.relu(self.conv1(x))  # [B, 32, 26, 26]
         x = self.relu(self.conv2(x))  # [B, 64, 24, 24]
         x = x.view(-1, 64 * 7 * 7)  # the article's flatten: wrong size, fails for most batch sizes
@@ -84,19 +89,22 @@ class CorrectedCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised images [B, 1, 28, 28] (see :func:`to_model_input`) -> logits [B, 10]. Taught in chapter 06."""
         return self.classifier(self.features(x))
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters. Taught in chapter 06."""
+    """Number of trainable parameters (an int) of ``model``. Taught in chapter 06."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def trace_shapes(model: nn.Module, x: torch.Tensor) -> tuple[pd.DataFrame, str | None]:
     """Output shape and parameter count of every leaf layer, in call order, for input ``x``.
 
-    Returns the table and the error message when the forward pass fails (the
-    table then ends at the last layer that ran). Taught in chapter 06.
+    ``x`` is a batch, e.g. [B, 1, 28, 28]. Returns the table (columns ``layer``,
+    ``type``, ``output shape``, ``values per image``, ``parameters``) and the error
+    message, None when the forward pass runs (when it fails, the table ends at the
+    last layer that ran). Taught in chapter 06.
     """
     rows: list[dict] = []
     names = {module: name for name, module in model.named_modules()}
@@ -141,7 +149,8 @@ def to_model_input(images, device: torch.device | str | None = None) -> torch.Te
 class TrainingHistory:
     """Per-epoch loss and accuracy (train, and test when given), per-batch loss, wall time.
 
-    Taught in chapter 06.
+    Lists have one entry per epoch (``batch_loss``: one per batch); :meth:`table`
+    lays them out. Returned by :func:`train`. Taught in chapter 06.
     """
 
     epochs: int
@@ -156,7 +165,7 @@ class TrainingHistory:
     wall_time_s: float = 0.0
 
     def table(self) -> pd.DataFrame:
-        """One row per epoch."""
+        """One row per epoch: epoch, loss, train (and test) accuracy, seconds. Taught in chapter 06."""
         frame = pd.DataFrame({
             "epoch": np.arange(1, len(self.loss) + 1),
             "loss": self.loss,
@@ -188,6 +197,7 @@ def train(
     ``train_x`` are uint8 images [N, 28, 28] (normalised here, batch by batch),
     ``train_y`` labels [N]. With ``test_x``/``test_y`` the test accuracy is measured
     after each epoch (for the learning curves only: nothing is chosen by it).
+    Returns a :class:`TrainingHistory`; the model is left trained, in eval mode.
     Taught in chapter 06.
     """
     from tqdm.auto import tqdm
@@ -255,7 +265,8 @@ def train(
 class Evaluation:
     """Accuracy, predicted labels and class probabilities of a model on labelled images.
 
-    Taught in chapter 06.
+    ``accuracy`` (float), ``labels`` and ``predicted`` (int64 [N]), ``probabilities``
+    ([N, 10]). Returned by :func:`evaluate`. Taught in chapter 06.
     """
 
     accuracy: float
@@ -269,7 +280,10 @@ class Evaluation:
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, images, batch_size: int = 1000, device=None) -> torch.Tensor:
-    """Softmax class probabilities [N, 10] (on the CPU), computed in eval mode. Taught in chapter 06."""
+    """Softmax class probabilities [N, 10] (on the CPU) of uint8 ``images`` [N, 28, 28], computed in eval mode.
+
+    Taught in chapter 06.
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -283,7 +297,10 @@ def predict_proba(model: nn.Module, images, batch_size: int = 1000, device=None)
 
 
 def evaluate(model: nn.Module, images, labels, batch_size: int = 1000, device=None) -> Evaluation:
-    """Accuracy of ``model`` on uint8 ``images`` [N, 28, 28] with ``labels`` [N]. Taught in chapter 06."""
+    """Accuracy of ``model`` on uint8 ``images`` [N, 28, 28] with ``labels`` [N], as an :class:`Evaluation`.
+
+    Taught in chapter 06.
+    """
     probs = predict_proba(model, images, batch_size, device).numpy()
     labels = np.asarray(labels, dtype=np.int64)
     predicted = probs.argmax(1)
@@ -300,7 +317,9 @@ def confusion_matrix(labels, predicted, n_classes: int = N_CLASSES) -> np.ndarra
 
 def most_confident_mistakes(probabilities, labels, k: int = 16) -> pd.DataFrame:
     """The ``k`` wrong predictions the model was surest of: index, true label, predicted label,
-    confidence in the prediction and probability it gave the true label. Taught in chapter 06."""
+    confidence in the prediction and probability it gave the true label. ``probabilities``
+    is [N, n_classes], ``labels`` [N]; returns a DataFrame of at most ``k`` rows
+    (columns ``index``, ``true``, ``predicted``, ``confidence``, ``p(true)``). Taught in chapter 06."""
     probs = np.asarray(probabilities)
     labels = np.asarray(labels, dtype=np.int64)
     predicted = probs.argmax(1)

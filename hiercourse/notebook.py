@@ -25,7 +25,7 @@ if in_colab and importlib.util.find_spec("hiercourse") is None:
 
 
 def in_colab() -> bool:
-    """True when running inside Google Colab."""
+    """True when running inside Google Colab (``google.colab`` imports). Taught in chapter 00."""
     try:
         import google.colab  # noqa: F401
     except ImportError:
@@ -38,6 +38,7 @@ def fast_mode(default: bool = False) -> bool:
 
     The ``parameters`` cell of each chapter calls this, so ``HIERCOURSE_FAST=1``
     (CI, nbval) and papermill's injected ``FAST = True`` both shrink the run.
+    Returns a bool. Taught in chapter 00.
     """
     value = os.environ.get("HIERCOURSE_FAST")
     if value is None:
@@ -60,7 +61,9 @@ def _jsonable(value: Any) -> Any:
 def record(name: str, value: Any) -> None:
     """Record a key result of a chapter so tests can read it from the executed notebook.
 
-    Outside a notebook (plain Python) this does nothing visible.
+    ``value`` must be JSON-serialisable once numpy/torch scalars and arrays are
+    turned into Python numbers and lists. Returns None; outside a notebook (plain
+    Python) this does nothing visible. Taught in chapter 00.
     """
     payload = {name: _jsonable(value)}
     json.dumps(payload)  # fail early on values JSON cannot hold
@@ -75,7 +78,10 @@ def record(name: str, value: Any) -> None:
 
 
 def read_records(path: str | os.PathLike) -> dict[str, Any]:
-    """Every value recorded with :func:`record` in an executed notebook, by name."""
+    """Every value recorded with :func:`record` in the executed notebook at ``path``, as a dict by name.
+
+    Taught in chapter 00.
+    """
     nb = nbformat.read(Path(path), as_version=4)
     found: dict[str, Any] = {}
     for cell in nb.cells:

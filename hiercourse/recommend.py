@@ -19,6 +19,10 @@ __all__ = ["recommend"]
 def recommend(model, split, users, k: int = 10, stage: str = "test", max_len: int = 50) -> pd.DataFrame:
     """The top-``k`` unseen items for one user id or a list of them (original ids).
 
+    ``model`` offers ``scores(history [B, L], users [B]) -> [B, n_items + 1]``;
+    ``split`` is the ``SequenceSplit`` it was trained on; ``max_len`` is the L of the
+    history it reads.
+
     ``stage`` says at which moment the list is made: ``"test"`` (before the
     user's last item, so the list can be checked against it: column ``hit``),
     ``"valid"``, or ``"all"`` (after everything in the data: what to show next).

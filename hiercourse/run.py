@@ -26,6 +26,9 @@ BUILD = REPO / "build"
 
 @dataclass
 class ChapterRun:
+    """One executed chapter: its name (notebook stem), run ``seconds``, ``status``
+    ("ok" or a one-line reason) and the ``output`` notebook's path. Taught in chapter 00."""
+
     chapter: str
     seconds: float
     status: str  # "ok" or a one-line reason
@@ -33,7 +36,10 @@ class ChapterRun:
 
 
 def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
-    """Chapter notebooks in order; ``selection`` keeps those whose name starts with one of its items."""
+    """Chapter notebook paths in order; ``selection`` (e.g. ["02", "06"]) keeps those whose name starts with one of its items.
+
+    Taught in chapter 00.
+    """
     found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
     if selection:
         found = [p for p in found if any(p.name.startswith(s) for s in selection)]
@@ -41,7 +47,10 @@ def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> li
 
 
 def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop volatile metadata (execution timings, widget state) so commits diff cleanly."""
+    """Drop volatile metadata (execution timings, widget state) so commits diff cleanly; returns ``nb``, changed in place.
+
+    Taught in chapter 00.
+    """
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
@@ -51,7 +60,12 @@ def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> ChapterRun:
-    """Execute one chapter in a fresh kernel (cwd = its folder) and write it to ``out``."""
+    """Execute one chapter in a fresh kernel (cwd = its folder) and write it to ``out``.
+
+    ``fast`` sets ``$HIERCOURSE_FAST``; ``timeout`` is in seconds per cell. A failed
+    chapter is never written over the committed notebook (it goes to ``build/``).
+    Returns a :class:`ChapterRun`. Taught in chapter 00.
+    """
     nb = nbformat.read(path, as_version=4)
     os.environ["HIERCOURSE_FAST"] = "1" if fast else "0"  # the parameters cell reads it
     client = NotebookClient(
@@ -75,6 +89,10 @@ def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> 
 
 
 def table(runs: list[ChapterRun], fast: bool) -> str:
+    """A Markdown table (str) of ``runs``: one row per chapter (mode, seconds, status) and a total row.
+
+    Taught in chapter 00.
+    """
     mode = "fast" if fast else "full"
     rows = [f"| chapter | mode | seconds | status |", "|---|---|---:|---|"]
     rows += [f"| {r.chapter} | {mode} | {r.seconds:.1f} | {r.status} |" for r in runs]
@@ -84,6 +102,11 @@ def table(runs: list[ChapterRun], fast: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m hiercourse.run [chapters] [--full] [--inplace] [--out DIR] [--timeout S]``.
+
+    ``argv`` defaults to the command line. Returns the exit status: 0 when every
+    chapter ran. Taught in chapter 00.
+    """
     parser = argparse.ArgumentParser(prog="python -m hiercourse.run", description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="chapter prefixes to run, e.g. 02 06 (default: all)")
     parser.add_argument("--full", action="store_true", help="full mode (the learner's default) instead of fast mode")

@@ -1,6 +1,6 @@
 """Interactive explorers (ipywidgets) that fall back to static output without a widget frontend.
 
-Taught in chapter 08 (interest explorer); used again in chapter 11.
+Taught in chapter 08 (the interest explorer).
 """
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import pandas as pd
 
 
 def widgets_available() -> bool:
-    """True when ipywidgets imports and we run inside a Jupyter kernel (not plain Python)."""
+    """True when ipywidgets imports and we run inside a Jupyter kernel (not plain Python).
+
+    Taught in chapter 08.
+    """
     try:
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
@@ -24,7 +27,10 @@ def user_report(model, split, user: int, stage: str = "test", k: int = 10, max_l
     """One user's interest tree (figure) and top-``k`` list (DataFrame), for encoded user ``user``.
 
     The top-k list masks the items seen before the ``stage`` target, as evaluation does,
-    and marks the one the user really chose next (``hit``). Taught in chapter 08.
+    and marks the one the user really chose next (``hit``). ``model`` is a
+    ``HierarchicalInterestModel``, ``split`` its ``SequenceSplit``. Returns
+    ``(figure, table)``; the table has columns rank, item (encoded id), title, node,
+    score, hit. Taught in chapter 08.
     """
     import matplotlib.pyplot as plt
     import torch

@@ -1,6 +1,6 @@
 """Find a dataset's verified files: local folders first, then the cache, then a download.
 
-Taught in chapter 02.
+Taught in chapter 00 (working offline); chapter 02's ``load`` goes through it.
 
 Lookup order of ``locate(name, root)``:
 
@@ -44,13 +44,13 @@ _VERIFIED: dict[tuple[str, int, int], bool] = {}
 
 
 def cache_dir() -> Path:
-    """The user cache: ``$HIERCOURSE_CACHE``, else ``~/.cache/hiercourse``. Taught in chapter 02."""
+    """The user cache folder (a Path): ``$HIERCOURSE_CACHE``, else ``~/.cache/hiercourse``. Taught in chapter 00."""
     env = os.environ.get("HIERCOURSE_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hiercourse"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """The sha256 hex digest of a file, read in chunks. Taught in chapter 02."""
+    """The sha256 hex digest (64-character str) of the file at ``path``, read in 1 MiB chunks. Taught in chapter 00."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -59,7 +59,10 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def get_dataset(name: str) -> Dataset:
-    """The registry entry of ``name``; a DataError listing the registered names otherwise."""
+    """The registry entry (a ``Dataset``) of ``name``; a DataError listing the registered names otherwise.
+
+    Taught in chapter 00.
+    """
     try:
         return REGISTRY[name]
     except KeyError:
@@ -137,7 +140,7 @@ def verify_folder(dataset: Dataset, folder: Path, names: Iterable[str], *, trust
     A file passes without being read again when it was verified earlier in this
     process with the same size and mtime, or (``trust_marker``, cache folders
     only) when the cache's marker records it with the same size and mtime.
-    Taught in chapter 02.
+    Returns None. Taught in chapter 00.
     """
     marker = _read_marker(folder) if trust_marker else {}
     for name in names:
@@ -202,7 +205,7 @@ def locate(
     nowhere to be found (the message lists every folder searched and how to
     provide the files) or fail their checksum.
 
-    Taught in chapter 02.
+    Taught in chapter 00.
     """
     dataset = get_dataset(name)
     if dataset.kind == "synthetic":

@@ -55,6 +55,7 @@ class MNIST:
 
     @property
     def has_train(self) -> bool:
+        """True when both training arrays were loaded (the official 60k/10k split is available)."""
         return self.train_images is not None and self.train_labels is not None
 
     def __repr__(self) -> str:
@@ -98,7 +99,8 @@ def _open_bytes(path: Path) -> bytes:
 def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
     """Read one IDX file (``.gz`` or raw) into a uint8 array of the shape its header gives.
 
-    Raises DataError when the magic number, the header or the number of bytes is wrong.
+    ``expected_magic`` is ``IMAGE_MAGIC`` (2051; images come out [N, 28, 28]) or
+    ``LABEL_MAGIC`` (2049; labels come out [N]). Raises DataError when the magic number, the header or the number of bytes is wrong.
     Taught in chapter 06.
     """
     path = Path(path)
@@ -201,6 +203,9 @@ def _check_count(images: np.ndarray, part: str) -> None:
 def stratified_split(labels: np.ndarray, n_train: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test) with ``n_train`` train rows and each label in both parts in proportion.
 
+    ``labels`` is an int array [N]; returns two int64 index arrays, [n_train] and
+    [N - n_train], each shuffled with ``seed``.
+
     Vectorised: shuffle, stable-sort by label, then take the first share of each label's run.
     Taught in chapter 06.
     """
@@ -227,7 +232,8 @@ def training_split(data: MNIST, fallback_train: int = 8_000, seed: int = 0) -> M
     """The official 60k/10k split when the training files exist, else a seeded stratified
     split of the 10k test file (``fallback_train`` train, the rest test).
 
-    Taught in chapter 06.
+    Returns an :class:`MNISTSplit` (uint8 images [N, 28, 28], int64 labels [N]) whose
+    ``official`` flag and ``description`` say which of the two it is. Taught in chapter 06.
     """
     if data.has_train:
         return MNISTSplit(

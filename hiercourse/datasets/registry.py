@@ -1,6 +1,7 @@
 """The dataset registry: every dataset's files, checksums, download urls, licence and citation.
 
-Taught in chapter 02.
+Taught in chapter 00 (the registry table, licences, working offline); chapter 02
+loads the datasets it lists.
 
 One entry per dataset. ``hiercourse.datasets.fetch.locate`` reads an entry to
 know which files make up a dataset, how to check them and where to download
@@ -42,9 +43,12 @@ MOVIELENS_CITATION = (
 class FileSpec:
     """One file of a dataset and how to check it.
 
-    ``sha256`` is the published checksum (``None`` when none is published; then
-    ``lines``/``sep``/``fields`` describe the structure that is checked instead).
-    ``urls`` are only set for files downloaded one by one (MNIST), first url first.
+    ``name`` is the file name inside the dataset's folder; ``sha256`` is the
+    published checksum (``None`` when none is published; then
+    ``lines``/``sep``/``fields`` describe the structure that is checked instead);
+    ``size`` is in bytes; ``required=False`` files are verified when present but
+    may be missing. ``urls`` are only set for files downloaded one by one (MNIST),
+    first url first. Taught in chapter 00.
     """
 
     name: str
@@ -59,7 +63,11 @@ class FileSpec:
 
 @dataclass(frozen=True)
 class Archive:
-    """A zip archive that holds a dataset's files (inside ``member_dir`` when not at its top)."""
+    """A zip archive that holds a dataset's files (inside ``member_dir`` when not at its top).
+
+    ``filename``, its published ``sha256`` and ``size`` (bytes), and the ``urls`` it is
+    downloaded from, first url first. Taught in chapter 00.
+    """
 
     filename: str
     sha256: str
@@ -70,7 +78,13 @@ class Archive:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A registry entry. ``kind`` is "files" (local or downloaded files) or "synthetic" (generated)."""
+    """A registry entry: name, description, licence, citation, files and how they are checked.
+
+    ``kind`` is "files" (local or downloaded files) or "synthetic" (generated);
+    ``files`` holds one :class:`FileSpec` per file, ``archive`` the zip they come in
+    (if any); ``stats`` the published counts (e.g. ratings, users). Read an entry with
+    ``REGISTRY[name]``. Taught in chapter 00.
+    """
 
     name: str
     description: str
@@ -86,9 +100,11 @@ class Dataset:
 
     @property
     def required_files(self) -> tuple[FileSpec, ...]:
+        """The :class:`FileSpec` of every file that must be present (``required=True``)."""
         return tuple(f for f in self.files if f.required)
 
     def file(self, name: str) -> FileSpec:
+        """The :class:`FileSpec` called ``name``; KeyError (listing the files) when there is none."""
         for spec in self.files:
             if spec.name == name:
                 return spec

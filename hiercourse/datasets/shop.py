@@ -2,7 +2,8 @@
 
 Real logs never tell us what a user really wants; this generator does. Its
 ground truth (``data.truth``) lets the course check that a model recovers the
-interest tree it was built to find. Taught in chapter 02 (used again in 03, 08, 09).
+interest tree it was built to find. Taught in chapter 02 (used again in chapters 01,
+03, 07 and 08, and in chapter 09's benchmark).
 
 How the data is made (all of it vectorised: arrays of users, sessions, item
 slots and events, never a loop over them):
@@ -46,11 +47,12 @@ CATALOGUE: dict[str, list[str]] = {
 }
 
 # name: (n_users, n_departments, categories_per_department, items_per_category, events_per_user)
+# events_per_user is a mean, so a preset makes about n_users * events_per_user events.
 PRESETS: dict[str, tuple[int, int, int, int, int]] = {
-    "tiny": (50, 4, 3, 10, 60),          # ~3k events: unit tests
-    "small": (1_000, 6, 5, 40, 100),     # ~100k events: chapters in fast mode
-    "medium": (5_000, 8, 6, 80, 100),    # ~500k events: chapters in full mode
-    "large": (20_000, 10, 8, 150, 60),   # ~1.2M events: benchmarks
+    "tiny": (50, 4, 3, 10, 60),          # unit tests
+    "small": (1_000, 6, 5, 40, 100),     # chapters in fast mode
+    "medium": (5_000, 8, 6, 80, 100),    # chapters in full mode
+    "large": (20_000, 10, 8, 150, 60),   # benchmarks
 }
 
 START = 1_704_067_200  # 2024-01-01 00:00 UTC
@@ -145,6 +147,10 @@ def make_shop(
     (probability within its category), ``category_department`` [n_categories],
     ``department_names``, ``category_names`` (full paths), ``n_sessions``
     [n_users], ``activity`` [n_users] and ``params``.
+
+    Returns an ``InteractionData`` named "shop" (interactions with view, click,
+    cart and purchase events; items with two-level ``category_path``; users;
+    ``truth``; ``info["level_names"] == ["department", "category"]``).
 
     Taught in chapter 02.
     """

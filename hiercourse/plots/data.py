@@ -31,7 +31,8 @@ def plot_long_tail(frames: pd.DataFrame | dict[str, pd.DataFrame], head_fraction
     datasets. A steep fall on log-log axes means a long tail: a few items (users)
     take most interactions (only a straight line would be a power law). The item
     panel shades the top ``head_fraction`` of the first frame's items and says whose.
-    Taught in chapters 02 and 03.
+    Returns the Figure. Taught in chapter 02 (chapter 03 measures the same
+    concentration with ``features.long_tail_summary``).
     """
     frames = {"data": frames} if isinstance(frames, pd.DataFrame) else dict(frames)
     fig, (ax_items, ax_users) = plt.subplots(1, 2, figsize=(11, 4))
@@ -60,6 +61,7 @@ def plot_long_tail(frames: pd.DataFrame | dict[str, pd.DataFrame], head_fraction
 def plot_event_funnel(frame: pd.DataFrame, title: str = "Event funnel"):
     """Bars of view, click, cart and purchase counts, each labelled with its rate from the step before.
 
+    ``frame`` is a tidy interactions frame (column ``event``). Returns the Figure.
     Taught in chapter 02.
     """
     counts = frame["event"].astype(str).value_counts().reindex(FUNNEL, fill_value=0)
@@ -80,7 +82,7 @@ def plot_sequence_lengths(lengths: np.ndarray | pd.Series | dict, bins: int = 40
 
     ``lengths`` is an array, or a dict ``{label: array}`` (e.g. ``split.lengths``
     of several datasets). ``min_events`` draws the leave-one-out cut-off.
-    Taught in chapter 02.
+    Returns the Figure. Taught in chapter 02.
     """
     series = {"users": lengths} if not isinstance(lengths, dict) else lengths
     arrays = {k: np.asarray(v) for k, v in series.items()}
@@ -102,7 +104,8 @@ def plot_share_heatmap(shares: pd.DataFrame | dict[str, pd.DataFrame], n_users: 
                        title: str = "Each user's share per category"):
     """Heatmap of users (rows) x nodes (columns) shares; a dict draws panels side by side
     (e.g. ``{"truth": ..., "observed": ...}``) on the same sampled users. ``title`` heads
-    the figure; each panel is titled by its key.
+    the figure; each panel is titled by its key. ``shares`` is one level of
+    ``features.category_shares`` (users x nodes) or a dict of them; returns the Figure.
 
     Taught in chapter 03.
     """
@@ -133,8 +136,9 @@ def plot_interest_sunburst(weights: pd.Series, title: str = "Interest tree", min
     ``weights`` is indexed by full category paths ("Electronics > Phones") and
     sums to 1 (e.g. a row of ``category_shares(..., full_names=True)``'s
     category level, or of the shop's ``truth["category_weights"]``). Labels
-    below ``min_share`` are left out to keep the picture readable.
-    Taught in chapter 03 (and 08, to read a learned interest tree).
+    below ``min_share`` are left out to keep the picture readable. Returns the Figure.
+    Taught in chapter 03, whose topic (per-level interest shares) it serves; no
+    chapter draws it yet.
     """
     weights = weights[weights > 0].sort_index()
     departments = weights.index.str.split(PATH_SEP, regex=False).str[0]
@@ -157,6 +161,7 @@ def plot_interest_sunburst(weights: pd.Series, title: str = "Interest tree", min
 def plot_encoding_cost(cost: pd.DataFrame, column: str = "total_bytes"):
     """Bars (log scale) of one-hot vs embedding bytes per vocabulary size, from ``features.encoding_cost``.
 
+    ``cost`` is ``encoding_cost``'s frame; ``column`` picks the bytes shown. Returns the Figure.
     Taught in chapter 03.
     """
     table = cost[column].unstack("encoding")
@@ -178,6 +183,7 @@ def plot_category_popularity(shares: pd.DataFrame, top: int | None = None,
     """Horizontal bars of each node's mean share over users (every user counts once, however active).
 
     ``shares`` is one level of ``features.category_shares``; ``top`` keeps the largest nodes.
+    Returns the Figure.
 
     Taught in chapter 03.
     """

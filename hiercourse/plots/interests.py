@@ -11,7 +11,9 @@ import torch
 def node_parents(item_paths, level: int) -> np.ndarray:
     """``parents[c]``: the level-``level`` node holding node c of level ``level + 1`` (0 = none).
 
-    In a nested tree every fine node has one parent; otherwise the most common one is taken.
+    ``item_paths`` is ``[n_items + 1, n_levels]`` (``SequenceSplit.item_paths``); returns
+    an int array ``[n_nodes(level + 1) + 1]``. In a nested tree every fine node has one
+    parent; otherwise the most common one is taken. Taught in chapter 08.
     """
     paths = np.asarray(item_paths)
     coarse, fine = paths[1:, level], paths[1:, level + 1]
@@ -29,7 +31,9 @@ def plot_interest_tree(model, history: torch.Tensor, title: str = "", top: Seque
 
     Edge width and node colour follow ``beta``; each node shows its name and beta,
     each leaf the history items behind it (most attended first). ``history`` is one
-    user's left-padded history ``[L]`` or ``[1, L]``. Taught in chapter 08.
+    user's left-padded history ``[L]`` or ``[1, L]``; ``model`` is a
+    ``HierarchicalInterestModel``. Draws on ``ax`` (a new one by default) and returns
+    it. Taught in chapter 08.
     """
     if history.dim() == 1:
         history = history.unsqueeze(0)
@@ -93,7 +97,8 @@ def plot_interest_comparison(beta: np.ndarray, naive: np.ndarray, truth: np.ndar
                              node_names: Sequence[str], title: str = "", top: int = 12, ax=None):
     """Bars of one user's beta, naive history share and true weight per node (top nodes by truth).
 
-    Taught in chapter 08.
+    ``beta``, ``naive`` and ``truth`` are ``[n_nodes]`` arrays aligned with
+    ``node_names``. Returns the Axes. Taught in chapter 08.
     """
     order = np.argsort(-np.asarray(truth))[:top]
     if ax is None:
@@ -111,8 +116,9 @@ def plot_interest_comparison(beta: np.ndarray, naive: np.ndarray, truth: np.ndar
 def plot_spearman(rho_model: np.ndarray, rho_naive: np.ndarray, level_name: str = "", ax=None):
     """Per-user Spearman correlation with the truth: model (beta) against the naive share.
 
-    Points above the diagonal are users whose tree the model reads better than counting does.
-    Taught in chapter 08.
+    ``rho_model`` and ``rho_naive`` are ``[n_users]`` (from ``interests.rowwise_spearman``;
+    NaN rows are left out). Points above the diagonal are users whose tree the model
+    reads better than counting does. Returns the Axes. Taught in chapter 08.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))

@@ -14,8 +14,8 @@ def plot_learning_curves(history, smooth: int = 20, reference: float | None = No
     """Training loss per batch (raw and moving average) and accuracy per epoch (train, test).
 
     ``history`` is a :class:`hiercourse.mnist.TrainingHistory`; ``reference`` draws a
-    horizontal line on the accuracy panel (e.g. the article's claimed 0.985).
-    Taught in chapter 06.
+    horizontal line on the accuracy panel (e.g. the accuracy the source article
+    claims, quoted in chapter 06). Returns the Figure. Taught in chapter 06.
     """
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
     batch_loss = np.asarray(history.batch_loss, dtype=float)
@@ -47,7 +47,8 @@ def plot_confusion_matrix(matrix: np.ndarray, normalise: bool = False, title: st
 
     With ``normalise`` each row is divided by its total (per-digit recall on the diagonal).
     The colour scale is logarithmic so that the few mistakes stay visible beside the
-    large diagonal. Taught in chapter 06.
+    large diagonal. ``matrix`` is [n_classes, n_classes] (``mnist.confusion_matrix``).
+    Returns the Figure. Taught in chapter 06.
     """
     from matplotlib.colors import LogNorm
 
@@ -74,7 +75,8 @@ def plot_confusion_matrix(matrix: np.ndarray, normalise: bool = False, title: st
 
 def plot_mistakes(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 8):
     """Grid of the images listed in ``mistakes`` (from ``most_confident_mistakes``), each titled
-    with its true label, the prediction and the model's confidence. Taught in chapter 06."""
+    with its true label, the prediction and the model's confidence. ``images`` are [N, 28, 28].
+    Returns the Figure. Taught in chapter 06."""
     n = len(mistakes)
     if n == 0:
         fig, ax = plt.subplots(figsize=(4, 1))
@@ -94,7 +96,7 @@ def plot_mistakes(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 8):
 
 
 def plot_digits(images: np.ndarray, labels: np.ndarray, n: int = 16, columns: int = 8):
-    """The first ``n`` images with their labels. Taught in chapter 06."""
+    """The first ``n`` images ([N, 28, 28]) with their labels ([N]) in a grid; returns the Figure. Taught in chapter 06."""
     rows = int(np.ceil(n / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
     for k, ax in enumerate(axes.ravel()):

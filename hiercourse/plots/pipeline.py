@@ -20,7 +20,11 @@ from hiercourse.datasets.schema import PATH_SEP, DataError
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage of the recommendation pipeline and where the course builds it."""
+    """One stage of the recommendation pipeline and where the course builds it.
+
+    ``key`` (a Mermaid node id), ``title``, ``what`` happens there, the package
+    ``modules`` and the ``chapters`` ("02", ...) that build it. Taught in chapter 01.
+    """
 
     key: str
     title: str

@@ -15,12 +15,12 @@ from hiercourse.datasets.schema import DataError
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
-    """``max(x, 0)`` elementwise. Taught in chapter 04."""
+    """``max(x, 0)`` elementwise; any shape in, the same shape out. Taught in chapter 04."""
     return torch.clamp_min(x, 0.0)
 
 
 def gelu(x: torch.Tensor) -> torch.Tensor:
-    """Exact GELU ``x * Phi(x)`` with Phi the standard normal CDF. Taught in chapter 05."""
+    """Exact GELU ``x * Phi(x)`` with Phi the standard normal CDF; elementwise, same shape out. Taught in chapter 05."""
     return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
 
 
@@ -28,7 +28,10 @@ ACTIVATIONS = {"relu": relu, "gelu": gelu}
 
 
 def activation(name: str):
-    """The activation function called ``name`` ("relu" or "gelu")."""
+    """The activation function (tensor -> tensor of the same shape) called ``name``: "relu" or "gelu".
+
+    The Transformer blocks pick their feed-forward activation with it. Taught in chapter 05.
+    """
     try:
         return ACTIVATIONS[name]
     except KeyError:
@@ -42,14 +45,20 @@ def _safe_max(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """``exp(z_i - max z) / sum_j exp(z_j - max z)`` along ``dim``; all -inf rows give zeros. Taught in chapter 04."""
+    """``exp(z_i - max z) / sum_j exp(z_j - max z)`` along ``dim``; all -inf rows give zeros.
+
+    Same shape out as in; entries along ``dim`` sum to 1. Taught in chapter 04.
+    """
     e = torch.exp(x - _safe_max(x, dim))
     total = e.sum(dim=dim, keepdim=True)
     return e / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def log_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """``z_i - max z - log sum_j exp(z_j - max z)``: stable even when softmax underflows to 0. Taught in chapter 04."""
+    """``z_i - max z - log sum_j exp(z_j - max z)`` along ``dim``, same shape out: stable even when softmax underflows to 0.
+
+    Taught in chapter 04.
+    """
     shifted = x - _safe_max(x, dim)
     return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
 
@@ -58,7 +67,9 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = 
     """Cross-entropy of integer class ``targets`` (N,) under ``logits`` (N, K): ``-log softmax(z)[t]``.
 
     Computed from logits with :func:`log_softmax`, never as ``log(softmax(z))``, which
-    gives ``-inf`` once a probability underflows. Matches ``F.cross_entropy``. Taught in chapter 04.
+    gives ``-inf`` once a probability underflows. Matches ``F.cross_entropy``.
+    Returns a scalar (``reduction`` "mean" or "sum") or the per-row losses (N,) ("none").
+    Taught in chapter 04.
     """
     if logits.dim() != 2 or targets.shape != logits.shape[:1]:
         raise DataError(f"expected logits (N, K) and targets (N,), got {tuple(logits.shape)} and {tuple(targets.shape)}")
@@ -73,7 +84,11 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = 
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Zero each entry with probability ``p`` and scale the rest by ``1/(1-p)`` (identity when not training)."""
+    """Zero each entry with probability ``p`` and scale the rest by ``1/(1-p)`` (identity when not training).
+
+    Any shape in, the same shape out; the attention and Transformer blocks use it.
+    Taught in chapter 05.
+    """
     if not training or p == 0.0:
         return x
     if not 0.0 <= p < 1.0:

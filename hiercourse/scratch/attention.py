@@ -126,7 +126,10 @@ class MultiHeadAttention(nn.Module):
             nn.init.zeros_(self.out_proj.bias)
 
     def project(self, query, key, value):
-        """Q, K, V = x W^T + b with the three slices of the packed projection."""
+        """Q, K, V = x W^T + b with the three slices of the packed projection: each (N, L or S, E) -> same shape.
+
+        Taught in chapter 05.
+        """
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         b_q, b_k, b_v = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None,) * 3
         return dense(query, w_q, b_q), dense(key, w_k, b_k), dense(value, w_v, b_v)
@@ -145,7 +148,9 @@ class MultiHeadAttention(nn.Module):
         """Returns ``(output (N, L, E), weights)``; weights are (N, L, S) averaged over heads,
         (N, H, L, S) with ``average_attn_weights=False``, or None without ``need_weights``.
 
-        ``attn_mask`` is (L, S) or (N*H, L, S) as in torch.
+        ``query`` is (N, L, E), ``key`` and ``value`` (N, S, E); ``key_padding_mask``
+        is (N, S) and ``attn_mask`` is (L, S) or (N*H, L, S) as in torch (True = blocked).
+        Taught in chapter 05.
         """
         n, length, _ = query.shape
         q, k, v = (split_heads(t, self.num_heads) for t in self.project(query, key, value))

@@ -26,10 +26,16 @@ from hiercourse.scratch.windows import crop2d, fold_windows, pad2d, pair, slidin
 
 
 class ManualConv2d(torch.autograd.Function):
-    """``ManualConv2d.apply(x, weight, bias, stride, padding, dilation, groups)``: conv2d with a hand-written backward."""
+    """``ManualConv2d.apply(x, weight, bias, stride, padding, dilation, groups)``: conv2d with a hand-written backward.
+
+    x (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw), bias (C_out,) or None
+    -> (N, C_out, H_out, W_out); the backward returns gradients of the same shapes
+    as x, weight and bias. Taught in chapter 04.
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        """Same as :func:`hiercourse.scratch.conv2d`; saves x and weight for the backward."""
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         ctx.args = (pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation"), groups)
@@ -37,6 +43,7 @@ class ManualConv2d(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        """grad_out (N, C_out, H_out, W_out) -> (dL/dx, dL/dW, dL/db, None, None, None, None)."""
         x, weight = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.args
         n, c = x.shape[:2]
@@ -59,10 +66,15 @@ class ManualConv2d(torch.autograd.Function):
 
 
 class ManualMaxPool2d(torch.autograd.Function):
-    """``ManualMaxPool2d.apply(x, kernel, stride, padding)``: max pooling whose gradient is routed to each window's argmax."""
+    """``ManualMaxPool2d.apply(x, kernel, stride, padding)``: max pooling whose gradient is routed to each window's argmax.
+
+    x (N, C, H, W) -> (N, C, H_out, W_out); the backward returns dL/dx (N, C, H, W).
+    Taught in chapter 04.
+    """
 
     @staticmethod
     def forward(ctx, x, kernel, stride=None, padding=0):
+        """Same as :func:`hiercourse.scratch.max_pool2d`; saves the argmax indices for the backward."""
         values, indices = max_pool2d(x, kernel, stride, padding, return_indices=True)
         ctx.save_for_backward(indices)
         ctx.input_shape = x.shape
@@ -71,6 +83,7 @@ class ManualMaxPool2d(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        """grad_out (N, C, H_out, W_out) -> (dL/dx (N, C, H, W), None, None, None)."""
         (indices,) = ctx.saved_tensors
         n, c, h, w = ctx.input_shape
         grad_x = grad_out.new_zeros(n, c, h * w)
@@ -80,10 +93,15 @@ class ManualMaxPool2d(torch.autograd.Function):
 
 
 class ManualAvgPool2d(torch.autograd.Function):
-    """``ManualAvgPool2d.apply(x, kernel, stride, padding, count_include_pad)``: average pooling with a hand-written backward."""
+    """``ManualAvgPool2d.apply(x, kernel, stride, padding, count_include_pad)``: average pooling with a hand-written backward.
+
+    x (N, C, H, W) -> (N, C, H_out, W_out); the backward returns dL/dx (N, C, H, W).
+    Taught in chapter 04.
+    """
 
     @staticmethod
     def forward(ctx, x, kernel, stride=None, padding=0, count_include_pad=True):
+        """Same as :func:`hiercourse.scratch.avg_pool2d`; keeps the window settings for the backward."""
         kernel_, stride_, padding_ = _pool_args(x, kernel, stride, padding)
         ctx.args = (kernel_, stride_, padding_, count_include_pad)
         ctx.input_shape = x.shape
@@ -91,6 +109,7 @@ class ManualAvgPool2d(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        """grad_out (N, C, H_out, W_out) -> (dL/dx (N, C, H, W), None, None, None, None)."""
         kernel, stride, padding, count_include_pad = ctx.args
         n, c, h, w = ctx.input_shape
         padded_size = (h + 2 * padding[0], w + 2 * padding[1])
@@ -106,11 +125,14 @@ class ManualAvgPool2d(torch.autograd.Function):
 class ManualAttention(torch.autograd.Function):
     """``ManualAttention.apply(q, k, v, blocked=None, scale=None)``: attention with a hand-written backward.
 
-    ``blocked`` is a boolean mask broadcastable to (..., L, S), True = blocked.
+    q (..., L, d_k), k (..., S, d_k), v (..., S, d_v) -> output (..., L, d_v).
+    ``blocked`` is a boolean mask broadcastable to (..., L, S), True = blocked;
+    ``scale`` defaults to 1/sqrt(d_k). Taught in chapter 05.
     """
 
     @staticmethod
     def forward(ctx, q, k, v, blocked=None, scale=None):
+        """``softmax(q k^T * scale, blocked) v``; saves q, k, v and the weights for the backward."""
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
         weights = softmax(attention_scores(q, k, attn_mask=blocked, scale=scale), dim=-1)
         ctx.save_for_backward(q, k, v, weights)
@@ -119,6 +141,7 @@ class ManualAttention(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        """grad_out (..., L, d_v) -> (dL/dq, dL/dk, dL/dv, None, None), shaped like q, k and v."""
         q, k, v, weights = ctx.saved_tensors
         grad_v = weights.transpose(-2, -1) @ grad_out
         grad_weights = grad_out @ v.transpose(-2, -1)

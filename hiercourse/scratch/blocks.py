@@ -35,7 +35,10 @@ class _Block(nn.Module):
         return dropout(x, self.dropout_p, self.training)
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Position-wise FFN: ``W2 act(W1 x + b1) + b2``, the same weights at every position."""
+        """Position-wise FFN: ``W2 act(W1 x + b1) + b2``, the same weights at every position; (N, L, d) -> (N, L, d).
+
+        Taught in chapter 05.
+        """
         return self.linear2(self._drop(self.activation(self.linear1(x))))
 
     def _residual(self, x, norm, sublayer):
@@ -46,7 +49,10 @@ class _Block(nn.Module):
 
 
 class EncoderBlock(_Block):
-    """Self-attention then feed-forward, each with residual + layer norm. Taught in chapter 05."""
+    """Self-attention then feed-forward, each with residual + layer norm; (N, L, d_model) -> (N, L, d_model).
+
+    Arguments and defaults as ``nn.TransformerEncoderLayer(batch_first=True)``. Taught in chapter 05.
+    """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str = "relu", layer_norm_eps: float = 1e-5, norm_first: bool = False):
@@ -54,7 +60,10 @@ class EncoderBlock(_Block):
 
     def forward(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,
                 src_key_padding_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
-        """src (N, L, d) -> (N, L, d). Masks: True = blocked (see ``hiercourse.scratch.attention``)."""
+        """src (N, L, d) -> (N, L, d). Masks: True = blocked (see ``hiercourse.scratch.attention``).
+
+        ``src_mask`` is (L, L), ``src_key_padding_mask`` (N, L). Taught in chapter 05.
+        """
         def attend(x):
             return self.self_attn(x, x, x, key_padding_mask=src_key_padding_mask, attn_mask=src_mask,
                                   need_weights=False, is_causal=is_causal)[0]
@@ -64,7 +73,11 @@ class EncoderBlock(_Block):
 
 
 class DecoderBlock(_Block):
-    """Masked self-attention, cross-attention over the encoder's memory, then feed-forward. Taught in chapter 05."""
+    """Masked self-attention, cross-attention over the encoder's memory, then feed-forward.
+
+    tgt (N, L, d_model) and memory (N, S, d_model) -> (N, L, d_model); arguments and
+    defaults as ``nn.TransformerDecoderLayer(batch_first=True)``. Taught in chapter 05.
+    """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str = "relu", layer_norm_eps: float = 1e-5, norm_first: bool = False):
@@ -74,7 +87,11 @@ class DecoderBlock(_Block):
     def forward(self, tgt: torch.Tensor, memory: torch.Tensor, tgt_mask: torch.Tensor | None = None,
                 memory_mask: torch.Tensor | None = None, tgt_key_padding_mask: torch.Tensor | None = None,
                 memory_key_padding_mask: torch.Tensor | None = None, tgt_is_causal: bool = False) -> torch.Tensor:
-        """tgt (N, L, d), memory (N, S, d) -> (N, L, d). Pass ``tgt_is_causal=True`` or a causal ``tgt_mask``."""
+        """tgt (N, L, d), memory (N, S, d) -> (N, L, d). Pass ``tgt_is_causal=True`` or a causal ``tgt_mask``.
+
+        Masks: True = blocked; ``tgt_mask`` (L, L), ``memory_mask`` (L, S), key-padding
+        masks (N, L) and (N, S). Taught in chapter 05.
+        """
         def self_attend(y):
             return self.self_attn(y, y, y, key_padding_mask=tgt_key_padding_mask, attn_mask=tgt_mask,
                                   need_weights=False, is_causal=tgt_is_causal)[0]

@@ -59,7 +59,9 @@ def conv2d(
 
 
 def convolve2d_true(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """The textbook (flipped-kernel) 2-D convolution of one image with one kernel, 'valid' size.
+    """The textbook (flipped-kernel) 2-D convolution of one image (H, W) with one kernel (kh, kw), 'valid' size.
+
+    Returns (H - kh + 1, W - kw + 1).
 
     Equal to cross-correlation with the kernel rotated by 180 degrees; chapter 04 uses
     it to show why libraries skip the flip (learned filters absorb it). Taught in chapter 04.
@@ -71,7 +73,8 @@ def convolve2d_true(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 class Conv2d(nn.Module):
     """A convolution layer holding its filters; parameter names match ``nn.Conv2d`` so weights copy over.
 
-    Initialised like ``nn.Conv2d`` (uniform in +-1/sqrt(fan_in)). Taught in chapter 04.
+    Initialised like ``nn.Conv2d`` (uniform in +-1/sqrt(fan_in)). Holds ``weight``
+    (C_out, C_in/groups, kh, kw) and ``bias`` (C_out,). Taught in chapter 04.
     """
 
     def __init__(self, c_in: int, c_out: int, kernel: int | tuple[int, int], stride=1, padding=0,
@@ -86,4 +89,5 @@ class Conv2d(nn.Module):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) -> (N, C_out, H_out, W_out) with :func:`conv2d`. Taught in chapter 04."""
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

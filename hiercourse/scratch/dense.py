@@ -12,7 +12,10 @@ from hiercourse.datasets.schema import DataError
 
 
 def dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``y = x W^T + b`` over the last axis: x (..., n_in), W (n_out, n_in), b (n_out,). Taught in chapter 04."""
+    """``y = x W^T + b`` over the last axis: x (..., n_in), W (n_out, n_in), b (n_out,) -> y (..., n_out).
+
+    Taught in chapter 04.
+    """
     if x.shape[-1] != weight.shape[-1]:
         raise DataError(
             f"the input's last axis has {x.shape[-1]} features but the weight expects {weight.shape[-1]}; "
@@ -25,7 +28,8 @@ def dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = Non
 def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float = 1e-5) -> torch.Tensor:
     """Normalise each position's feature vector to mean 0, variance 1 (biased), then scale and shift.
 
-    ``(x - mean) / sqrt(var + eps) * gamma + beta`` over the last axis. Taught in chapter 05.
+    ``(x - mean) / sqrt(var + eps) * gamma + beta`` over the last axis: x (..., d), gamma
+    and beta (d,) or None -> (..., d). Taught in chapter 05.
     """
     mean = x.mean(dim=-1, keepdim=True)
     var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
@@ -47,6 +51,7 @@ class Dense(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., n_in) -> (..., n_out) with :func:`dense`. Taught in chapter 04."""
         return dense(x, self.weight, self.bias)
 
 
@@ -60,4 +65,5 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., d_model) -> (..., d_model) with :func:`layer_norm`. Taught in chapter 05."""
         return layer_norm(x, self.weight, self.bias, self.eps)

@@ -33,6 +33,8 @@ def max_pool2d(
 ):
     """Largest value of each window, per channel; padding counts as -inf so it never wins.
 
+    x (N, C, H, W) -> (N, C, H_out, W_out); ``stride`` defaults to the kernel.
+
     With ``return_indices`` also returns, like torch, the flat index ``row * W + col`` in
     the *unpadded* input of each maximum: the backward pass routes the gradient there.
     Matches ``torch.nn.functional.max_pool2d``. Taught in chapter 04.
@@ -57,6 +59,8 @@ def avg_pool2d(
     count_include_pad: bool = True,
 ) -> torch.Tensor:
     """Mean of each window, per channel. Matches ``torch.nn.functional.avg_pool2d``.
+
+    x (N, C, H, W) -> (N, C, H_out, W_out); ``stride`` defaults to the kernel.
 
     ``count_include_pad=True`` (torch's default) divides by the full window size, so
     padded zeros pull border averages down; ``False`` divides by the real pixels only.

@@ -31,6 +31,7 @@ class SinusoidalPositions(nn.Module):
         self.register_buffer("table", sinusoidal_positions(max_len, d_model, base), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, L, d_model) -> x + PE[:L], same shape; L at most ``max_len``. Taught in chapter 05."""
         if x.shape[1] > self.table.shape[0]:
             raise DataError(f"sequence length {x.shape[1]} exceeds max_len={self.table.shape[0]}; build with a larger max_len")
         return x + self.table[: x.shape[1]].to(x.dtype)
@@ -44,6 +45,7 @@ class LearnedPositions(nn.Module):
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, L, d_model) -> x + weight[:L], same shape; L at most ``max_len``. Taught in chapter 05."""
         if x.shape[1] > self.weight.shape[0]:
             raise DataError(
                 f"sequence length {x.shape[1]} exceeds the {self.weight.shape[0]} learned positions; "

@@ -45,7 +45,10 @@ def dense_param_count(n_in: int, n_out: int, bias: bool = True) -> int:
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    """After one layer: ``size`` input pixels seen by one output, ``jump`` input pixels between neighbouring outputs."""
+    """After one layer: ``size`` input pixels seen by one output, ``jump`` input pixels between neighbouring outputs.
+
+    One row of :func:`receptive_fields`'s result, named by ``layer``. Taught in chapter 04.
+    """
 
     layer: str
     size: int
@@ -57,7 +60,8 @@ def receptive_fields(layers: list[tuple], input_name: str = "input") -> list[Rec
 
     ``layers`` is a list of ``(name, kernel, stride)`` or ``(name, kernel, stride, dilation)``.
     Recurrence: ``r_l = r_{l-1} + d_l (k_l - 1) j_{l-1}`` and ``j_l = j_{l-1} s_l``
-    with ``r_0 = j_0 = 1``. Taught in chapter 04.
+    with ``r_0 = j_0 = 1``. Returns one :class:`ReceptiveField` per layer, the input
+    first. Taught in chapter 04.
     """
     out = [ReceptiveField(input_name, 1, 1)]
     for spec in layers:

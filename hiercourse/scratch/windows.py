@@ -12,7 +12,10 @@ from hiercourse.datasets.schema import DataError
 
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    """``3 -> (3, 3)``; a 2-tuple passes through. Rejects anything else with a clear error."""
+    """``3 -> (3, 3)``; a 2-tuple passes through. Rejects anything else with a DataError naming ``name``.
+
+    Taught in chapter 04.
+    """
     if isinstance(value, int):
         return value, value
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
@@ -21,7 +24,7 @@ def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
 
 
 def check_image_batch(x: torch.Tensor, name: str = "input") -> None:
-    """Raise DataError unless ``x`` is an image batch of shape (N, C, H, W)."""
+    """Raise DataError unless ``x`` is an image batch of shape (N, C, H, W); returns None. Taught in chapter 04."""
     if x.dim() != 4:
         raise DataError(
             f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}; "
@@ -30,7 +33,7 @@ def check_image_batch(x: torch.Tensor, name: str = "input") -> None:
 
 
 def pad2d(x: torch.Tensor, padding: tuple[int, int], value: float = 0.0) -> torch.Tensor:
-    """Surround the last two axes with ``padding`` rows/columns of ``value``.
+    """Surround the last two axes with ``padding`` rows/columns of ``value``: (..., H, W) -> (..., H + 2ph, W + 2pw).
 
     Written with a fresh tensor and a slice assignment (instead of ``F.pad``) so the
     learner sees what padding is; autograd flows through the assignment. Taught in chapter 04.
@@ -92,7 +95,10 @@ def fold_windows(
 
 
 def crop2d(x: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
-    """Remove ``padding`` rows/columns from each side of the last two axes (inverse of pad2d)."""
+    """Remove ``padding`` rows/columns from each side of the last two axes (inverse of pad2d).
+
+    (..., H, W) -> (..., H - 2ph, W - 2pw). Taught in chapter 04.
+    """
     ph, pw = padding
     h, w = x.shape[-2:]
     return x[..., ph : h - ph, pw : w - pw]
