@@ -124,6 +124,8 @@ def scoring(model):
 
     Dropout must be off while scoring; a model that was training goes back to
     training afterwards. Non-neural baselines pass through unchanged.
+
+    Taught in chapter 09.
     """
     was_training = isinstance(model, torch.nn.Module) and model.training
     if isinstance(model, torch.nn.Module):
@@ -143,7 +145,7 @@ def _history_lengths(split, stage: str) -> np.ndarray:
 
 
 def model_device(model) -> torch.device:
-    """Where a model's weights live (CPU for the non-neural baselines)."""
+    """Where a model's weights live (CPU for the non-neural baselines). Taught in chapter 09."""
     if isinstance(model, torch.nn.Module):
         for tensor in list(model.parameters()) + list(model.buffers()):
             return tensor.device

@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from hiercourse.datasets.mnist import PIXEL_MEAN, PIXEL_STD
-from hiercourse.datasets.schema import DataError
 from hiercourse.device import best_device
+from hiercourse.errors import DataError
+from hiercourse.models.base import count_parameters  # noqa: F401  (chapter 06 counts its networks' weights with it)
 
 N_CLASSES = 10
 # Full-mode defaults, shared by chapter 06's parameters cell and scripts/mnist_full.py.
@@ -91,11 +92,6 @@ class CorrectedCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Standardised images [B, 1, 28, 28] (see :func:`to_model_input`) -> logits [B, 10]. Taught in chapter 06."""
         return self.classifier(self.features(x))
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (an int) of ``model``. Taught in chapter 06."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def trace_shapes(model: nn.Module, x: torch.Tensor) -> tuple[pd.DataFrame, str | None]:

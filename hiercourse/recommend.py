@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
 from hiercourse.evaluation import candidate_mask, model_device, scoring
 
 __all__ = ["recommend"]

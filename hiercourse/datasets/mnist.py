@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
 
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049

@@ -45,7 +45,7 @@ class InteractionData:
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
-    """Raise a DataError naming the missing columns and the ones that are there."""
+    """Raise a DataError naming the missing columns and the ones that are there. Taught in chapter 02."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(
@@ -59,6 +59,8 @@ def tidy_interactions(frame: pd.DataFrame, what: str = "interactions") -> pd.Dat
 
     Missing ``rating``/``event`` columns are filled (NaN / "rating" when ratings
     exist, else "click"). Rows are stably sorted by (user, timestamp).
+
+    Taught in chapter 02.
     """
     require_columns(frame, ["user", "item", "timestamp"], what)
     if len(frame) == 0:
@@ -95,7 +97,7 @@ def tidy_interactions(frame: pd.DataFrame, what: str = "interactions") -> pd.Dat
 
 
 def tidy_items(frame: pd.DataFrame, what: str = "items") -> pd.DataFrame:
-    """Check and normalise an item table to the schema."""
+    """Check and normalise an item table to the schema. Taught in chapter 02."""
     require_columns(frame, ["item"], what)
     out = frame.copy()
     if out["item"].isna().any():

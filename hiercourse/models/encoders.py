@@ -91,6 +91,8 @@ def attention_mask(mask: torch.Tensor, n_heads: int) -> torch.Tensor:
 
     Every position may attend to itself, so a padding query never has an empty row
     (an all-masked row would give NaN); padding outputs are ignored downstream.
+
+    Taught in chapter 07.
     """
     length = mask.shape[1]
     future = torch.ones(length, length, dtype=torch.bool, device=mask.device).triu(1)

@@ -41,7 +41,7 @@ def get_model(name: str) -> type:
 
 
 def model_kwargs(name: str) -> dict[str, Any]:
-    """The keyword arguments the name fixes (e.g. ``{"encoder": "sasrec"}`` for "hier-sasrec")."""
+    """The keyword arguments the name fixes (e.g. ``{"encoder": "sasrec"}`` for "hier-sasrec"). Taught in chapter 09."""
     return dict(_entry(name)[1])
 
 

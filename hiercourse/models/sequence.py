@@ -21,7 +21,7 @@ from ..errors import DataError
 
 
 def check_sequences(seq: torch.Tensor, n_items: int, what: str = "history") -> None:
-    """Raise a DataError when ``seq`` is not a [B, L] tensor of item codes 0..n_items."""
+    """Raise a DataError when ``seq`` is not a [B, L] tensor of item codes 0..n_items. Taught in chapter 07."""
     if seq.dim() != 2:
         raise DataError(f"{what} must be a [batch, length] LongTensor of item codes, got shape {tuple(seq.shape)}.")
     if seq.dtype not in (torch.int64, torch.int32):
@@ -34,7 +34,7 @@ def check_sequences(seq: torch.Tensor, n_items: int, what: str = "history") -> N
 
 
 def next_item_loss(item_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over all items; ``item_logits`` [N, n_items] has no padding column (item j is column j-1)."""
+    """Cross-entropy over all items; ``item_logits`` [N, n_items] has no padding column (item j is column j-1). Taught in chapter 07."""
     return F.cross_entropy(item_logits, targets - 1)
 
 

@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from hiercourse.datasets.schema import PATH_SEP, DataError
+from hiercourse.datasets.schema import PATH_SEP
+from hiercourse.errors import DataError
 
 
 @dataclass(frozen=True)

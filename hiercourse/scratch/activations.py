@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
 from hiercourse.scratch.activations import dropout, softmax
 from hiercourse.scratch.dense import Dense, dense
 

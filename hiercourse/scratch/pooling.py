@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
 from hiercourse.scratch.windows import check_image_batch, pad2d, pair, sliding_windows
 
 

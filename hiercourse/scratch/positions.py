@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
 
 
 def sinusoidal_positions(length: int, d_model: int, base: float = 10000.0, dtype=torch.float32) -> torch.Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from hiercourse.datasets.schema import DataError
+from hiercourse.errors import DataError
 
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
