@@ -2,7 +2,10 @@
 
 - each notebook's cells stay on one xdist worker (``--dist loadfile``), since nbval
   runs a notebook's cells in one kernel;
-- notebooks run in fast mode and find the real data beside the checkout.
+- notebooks run in fast mode and find the real data beside the checkout: the
+  environment defaults come from their one home, ``course.py`` (``default_env``),
+  and are set here, before any test imports torch (``OMP_NUM_THREADS``); xdist
+  workers and notebook kernels inherit them.
 """
 from __future__ import annotations
 
@@ -11,13 +14,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent
-os.environ.setdefault("HIERCOURSE_FAST", "1")
-# set before torch is imported: with xdist workers on 2 cores, more threads oversubscribe the CPU
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-_shared = ROOT.parent / "shared" / "datasets"
-if _shared.is_dir():
-    os.environ.setdefault("HIERCOURSE_DATA", str(_shared))
+import course  # the repository root is on sys.path ([tool.pytest.ini_options] pythonpath)
+
+for _name, _value in course.default_env("test").items():
+    os.environ.setdefault(_name, _value)
 
 
 def pytest_collection_modifyitems(items):

@@ -7,7 +7,8 @@
 Each command creates (or reuses) the virtual environment ``.venv`` next to this
 file, installs the pinned requirements (``requirements-lock.txt``) and the course
 package into it when they changed, then runs inside it. Needs only Python 3.10+
-and access to the package registry.
+and access to the package registry. ``test`` runs ``ruff check`` first and stops
+when it finds a problem.
 """
 from __future__ import annotations
 
@@ -24,7 +25,17 @@ LOCK = ROOT / "requirements-lock.txt"
 STAMP = VENV / ".hiercourse-installed"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-SHARED_DATA = ROOT.parent / "shared" / "datasets"
+# The one home of the environment defaults (``default_env``): course.py passes them to what it runs,
+# and the root conftest.py imports this file and sets them, so a bare ``pytest`` gets the same.
+SHARED_DATA = ROOT.parent / "shared" / "datasets"  # the checkout sits next to ../shared (CI)
+# Test runs only (``course.py test``, and any pytest run through conftest.py, before torch is imported):
+TEST_ENV = {
+    "HIERCOURSE_FAST": "1",  # chapters (nbval, papermill) and benchmarks in fast mode
+    # two xdist workers on two cores: one thread each, or OpenMP oversubscription slows torch 10-100x
+    "OMP_NUM_THREADS": "1",
+}
+# What ``course.py test`` lints (rules: [tool.ruff] in pyproject.toml); the notebooks have their own test.
+LINT_PATHS = ["hiercourse", "tests", "scripts", "course.py", "conftest.py"]
 
 # Notebook tests: nbval compares committed outputs, pytest-xdist runs two workers
 # (each notebook stays on one worker: see conftest.py).
@@ -38,12 +49,30 @@ TEST_ARGS = [
 def _fingerprint() -> str:
     digest = hashlib.sha256(LOCK.read_bytes())
     digest.update((ROOT / "pyproject.toml").read_bytes())
+    # the version's one home (pyproject reads it from there): a new version reinstalls the package metadata
+    init = (ROOT / "hiercourse" / "__init__.py").read_text()
+    digest.update("".join(line for line in init.splitlines() if line.startswith("__version__")).encode())
     return digest.hexdigest()
+
+
+def default_env(command: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: ``os.environ``) plus the course's defaults for ``command``; set values win.
+
+    Every command finds the real datasets in ``../shared/datasets`` when that folder exists;
+    ``test`` adds ``TEST_ENV``.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if SHARED_DATA.is_dir():
+        env.setdefault("HIERCOURSE_DATA", str(SHARED_DATA))
+    if command == "test":
+        for name, value in TEST_ENV.items():
+            env.setdefault(name, value)
+    return env
 
 
 def ensure_env() -> None:
     """Create .venv and install the pinned requirements unless already up to date."""
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 -- course.py runs on the system's Python, maybe an old one
         sys.exit(f"Python 3.10 or newer is needed; this is {sys.version.split()[0]}.")
     if not PYTHON.exists():
         print(f"creating virtual environment {VENV} ...", flush=True)
@@ -64,17 +93,18 @@ def main(argv: list[str]) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     ensure_env()
-    env = dict(os.environ)
-    if "HIERCOURSE_DATA" not in env and SHARED_DATA.is_dir():
-        env["HIERCOURSE_DATA"] = str(SHARED_DATA)  # the checkout sits next to ../shared (CI)
+    env = default_env(command)
     if command == "setup":
         return 0
     if command == "run":
         cmd = [str(PYTHON), "-m", "hiercourse.run", *rest]
     else:
-        env.setdefault("HIERCOURSE_FAST", "1")
-        # two xdist workers on two cores: one thread each, or OpenMP oversubscription slows torch 10-100x
-        env.setdefault("OMP_NUM_THREADS", "1")
+        print(f"ruff check {' '.join(LINT_PATHS)} ...", flush=True)
+        lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", *LINT_PATHS], cwd=ROOT, env=env)
+        if lint.returncode != 0:
+            print("ruff check failed (above); the tests did not run. `.venv/bin/ruff check --fix` fixes many.",
+                  file=sys.stderr)
+            return lint.returncode
         cmd = [str(PYTHON), "-m", "pytest", *TEST_ARGS, *rest]
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 

@@ -19,8 +19,16 @@ import torch
 import hiercourse
 from hiercourse.datasets.mnist import load_mnist, training_split
 from hiercourse.device import best_device
-from hiercourse.mnist import (BATCH_SIZE, EPOCHS_OFFICIAL, EPOCHS_SPLIT, LEARNING_RATE, CorrectedCNN,
-                              count_parameters, evaluate, train)
+from hiercourse.mnist import (
+    BATCH_SIZE,
+    EPOCHS_OFFICIAL,
+    EPOCHS_SPLIT,
+    LEARNING_RATE,
+    CorrectedCNN,
+    count_parameters,
+    evaluate,
+    train,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

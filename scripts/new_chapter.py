@@ -11,8 +11,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from hiercourse.notebook import COLAB_INSTALL_CELL as COLAB_CELL
 
-
-
 PARAMETERS_CELL = '''from hiercourse.notebook import fast_mode, record
 import hiercourse
 

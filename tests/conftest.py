@@ -8,10 +8,9 @@ import matplotlib
 import pytest
 import torch
 
-matplotlib.use("Agg")  # unit tests draw figures without a screen
+from course import SHARED_DATA as DEFAULT_SHARED  # the environment defaults' one home (see ../conftest.py)
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SHARED = REPO.parent / "shared" / "datasets"
+matplotlib.use("Agg")  # unit tests draw figures without a screen
 
 
 def _data_root() -> Path | None:
@@ -49,12 +48,12 @@ def mnist_root() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Downloads and caches go to a temporary folder, never into the shared datasets."""
+    """Downloads and caches go to a temporary folder, never into the shared datasets.
+
+    ($HIERCOURSE_DATA itself defaults to the shared datasets in ../conftest.py.)
+    """
     cache = tmp_path_factory.getbasetemp() / "hiercourse-cache"
     monkeypatch.setenv("HIERCOURSE_CACHE", str(cache))
-    root = _data_root()
-    if root is not None and "HIERCOURSE_DATA" not in os.environ:
-        monkeypatch.setenv("HIERCOURSE_DATA", str(root))
 
 
 @pytest.fixture(autouse=True)
