@@ -74,7 +74,9 @@ def _lr_overrides(text: str) -> dict:
         try:
             overrides[name.strip()] = float(value)
         except ValueError:
-            raise DataError(f"--lr-for takes MODEL=LR pairs separated by commas, e.g. gru4rec=5e-3; got {part!r}") from None
+            raise DataError(
+                f"--lr-for takes MODEL=LR pairs separated by commas, e.g. gru4rec=5e-3; got {part!r}"
+            ) from None
         if not sep or name.strip() not in MODELS:
             raise DataError(f"--lr-for: {part!r} does not name a model ({', '.join(MODELS)})")
     return overrides

@@ -64,7 +64,9 @@ def ranks_from_scores(
         scores = scores.float()  # keep float64 as it is: rounding could create ties
     targets = torch.as_tensor(targets, dtype=torch.long).reshape(-1)
     if scores.ndim != 2 or scores.shape[0] != targets.shape[0]:
-        raise ValueError(f"scores must be [B, N] with B = len(targets); got {tuple(scores.shape)} and {tuple(targets.shape)}")
+        raise ValueError(
+            f"scores must be [B, N] with B = len(targets); got {tuple(scores.shape)} and {tuple(targets.shape)}"
+        )
     if torch.isnan(scores).any():
         raise ValueError("scores contain NaN: the model diverged or divided by zero; a NaN cannot be ranked")
     target_scores = scores.gather(1, targets[:, None])
@@ -288,7 +290,8 @@ def summarise(result: UserRanks, mask: np.ndarray | None = None) -> dict[str, fl
 
     Taught in chapter 09.
     """
-    sel = torch.ones(len(result.users), dtype=torch.bool) if mask is None else torch.tensor(np.asarray(mask, dtype=bool))
+    sel = (torch.ones(len(result.users), dtype=torch.bool) if mask is None
+           else torch.tensor(np.asarray(mask, dtype=bool)))
     k = result.k
     ranks = result.ranks[sel]
     out: dict[str, float] = {

@@ -6,7 +6,8 @@ for the encoded ids the models use. Taught in chapter 03.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -301,7 +302,7 @@ def genre_shares(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(table, index=pd.Index(users, name="user"), columns=labels)
 
 
-def split_level_shares(split: "SequenceSplit", stage: str = "train") -> list[np.ndarray]:
+def split_level_shares(split: SequenceSplit, stage: str = "train") -> list[np.ndarray]:
     """Per level, [n_users, n_nodes + 1] shares of each user's encoded events (column = node id).
 
     Column 0 (the padding node) is always 0; the other columns of a row sum to 1
@@ -382,7 +383,7 @@ def multi_hot(labels: Iterable[Iterable[str]], vocabulary: Sequence[str] | None 
     return out, vocabulary
 
 
-def embedding(n_values: int, dim: int, padding_idx: int | None = 0, seed: int = 0) -> "torch.nn.Embedding":
+def embedding(n_values: int, dim: int, padding_idx: int | None = 0, seed: int = 0) -> torch.nn.Embedding:
     """A learnable lookup table [n_values, dim]: the same as one-hot times a weight matrix, without the zeros.
 
     Returns a ``torch.nn.Embedding`` initialised from ``seed`` (the caller's random
@@ -439,7 +440,8 @@ def encoding_cost(n_values: int | Sequence[int], dim: int, n_rows: int = 1, byte
         table = int(n) * dim * bytes_per_value
         output = n_rows * dim * bytes_per_value
         rows.append({"n_values": int(n), "encoding": "one-hot (dense)",
-                     "input_bytes": n_rows * int(n) * bytes_per_value, "parameter_bytes": table, "output_bytes": output})
+                     "input_bytes": n_rows * int(n) * bytes_per_value, "parameter_bytes": table,
+                     "output_bytes": output})
         rows.append({"n_values": int(n), "encoding": "embedding",
                      "input_bytes": n_rows * 8, "parameter_bytes": table, "output_bytes": output})
     out = pd.DataFrame(rows)
@@ -493,7 +495,9 @@ def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -
     key, names_key = {0: ("department_weights", "department_names"), 1: ("category_weights", "category_names")}.get(
         level, (None, None))
     if key is None or key not in truth:
-        raise DataError(f"the ground truth has no weights for level {level}; it knows departments (0) and categories (1).")
+        raise DataError(
+            f"the ground truth has no weights for level {level}; it knows departments (0) and categories (1)."
+        )
     column = {name: k for k, name in enumerate(truth[names_key])}
     prefixes = node_prefixes(split, level)[1:]
     missing = [p for p in prefixes if p not in column]

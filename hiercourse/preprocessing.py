@@ -74,7 +74,10 @@ def sort_by_user_time(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """The distinct values, sorted: one sort and one comparison (much faster than hashing for int keys). Taught in chapter 02."""
+    """The distinct values, sorted: one sort and one comparison (much faster than hashing for int keys).
+
+    Taught in chapter 02.
+    """
     ordered = np.sort(np.asarray(values), kind="stable")
     keep = np.ones(len(ordered), dtype=bool)
     keep[1:] = ordered[1:] != ordered[:-1]
@@ -82,7 +85,10 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 
 def event_codes(events: pd.Series) -> np.ndarray:
-    """Position of each event in ``EVENTS`` (view 0 ... rating 4), without string work for tidy frames. Taught in chapter 02."""
+    """Position of each event in ``EVENTS`` (view 0 ... rating 4), without string work for tidy frames.
+
+    Taught in chapter 02.
+    """
     if isinstance(events.dtype, pd.CategoricalDtype) and list(events.cat.categories) == EVENTS:
         return events.cat.codes.to_numpy().astype(np.int64)
     codes = pd.Categorical(events.astype(str), categories=EVENTS).codes.astype(np.int64)
@@ -293,7 +299,7 @@ class IdMap:
     item_ids: np.ndarray  # sorted original item ids; code i is item_ids[i - 1]
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> "IdMap":
+    def from_frame(cls, frame: pd.DataFrame) -> IdMap:
         """The map of every user and item in an interactions frame."""
         require_columns(frame, ["user", "item"], "IdMap.from_frame's frame")
         return cls(sorted_unique(frame["user"].to_numpy(np.int64)), sorted_unique(frame["item"].to_numpy(np.int64)))
@@ -371,7 +377,7 @@ def _check_max_len(max_len: Any) -> int:
     return int(max_len)
 
 
-def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int | None = None) -> "torch.Tensor":
+def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int | None = None) -> torch.Tensor:
     """Left-pad (0 = pad) integer sequences into a LongTensor [n, max_len], keeping the last items.
 
     ``max_len=None`` uses the longest sequence. Left padding keeps the most recent
@@ -491,7 +497,7 @@ class SequenceSplit:
         """Events per user (train part + 2)."""
         return np.diff(self.offsets)
 
-    def history(self, stage: str, max_len: int | None = None) -> "torch.Tensor":
+    def history(self, stage: str, max_len: int | None = None) -> torch.Tensor:
         """LongTensor [n_users, max_len]: the last ``max_len`` items before the target, left-padded.
 
         ``stage`` is "valid" or "test" (the test history ends with the validation
@@ -502,13 +508,13 @@ class SequenceSplit:
         ends = self._history_end(stage)
         return torch.from_numpy(_left_padded(self.seq, self.offsets[:-1], ends, self._max_len(max_len)))
 
-    def targets(self, stage: str) -> "torch.Tensor":
+    def targets(self, stage: str) -> torch.Tensor:
         """LongTensor [n_users]: each user's validation or test item."""
         import torch
 
         return torch.from_numpy(self.seq[self._target_position(stage)].copy())
 
-    def seen(self, stage: str) -> tuple["torch.Tensor", "torch.Tensor"]:
+    def seen(self, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         """CSR ``(indptr [n_users+1], indices)``: the distinct items each user had before the target.
 
         Row ``u`` is ``indices[indptr[u]:indptr[u+1]]`` (sorted). It is for masking
@@ -525,7 +531,7 @@ class SequenceSplit:
         np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
         return torch.from_numpy(indptr), torch.from_numpy(items)
 
-    def seen_mask(self, stage: str, users: Any = None) -> "torch.Tensor":
+    def seen_mask(self, stage: str, users: Any = None) -> torch.Tensor:
         """BoolTensor [len(users), n_items+1]: True where the user saw the item before the target.
 
         ``users=None`` means all users (mind the memory: n_users x (n_items+1) bytes).
@@ -534,7 +540,7 @@ class SequenceSplit:
         users = np.arange(self.n_users) if users is None else _as_int_array(users, "users")
         return dense_mask(indptr, indices, users, self.n_items + 1)
 
-    def train_windows(self, max_len: int | None = None) -> tuple["torch.Tensor", "torch.Tensor"]:
+    def train_windows(self, max_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Next-item training pairs from the train parts only (SASRec's shift).
 
         For a train part ``x`` of length n: inputs ``x[:-1]``, targets ``x[1:]``,

@@ -36,7 +36,8 @@ class ChapterRun:
 
 
 def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
-    """Chapter notebook paths in order; ``selection`` (e.g. ["02", "06"]) keeps those whose name starts with one of its items.
+    """Chapter notebook paths in order; ``selection`` (e.g. ["02", "06"]) keeps those whose name starts
+    with one of its items.
 
     Taught in chapter 00.
     """
@@ -47,7 +48,8 @@ def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> li
 
 
 def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop volatile metadata (execution timings, widget state) so commits diff cleanly; returns ``nb``, changed in place.
+    """Drop volatile metadata (execution timings, widget state) so commits diff cleanly;
+    returns ``nb``, changed in place.
 
     Taught in chapter 00.
     """
@@ -94,7 +96,7 @@ def table(runs: list[ChapterRun], fast: bool) -> str:
     Taught in chapter 00.
     """
     mode = "fast" if fast else "full"
-    rows = [f"| chapter | mode | seconds | status |", "|---|---|---:|---|"]
+    rows = ["| chapter | mode | seconds | status |", "|---|---|---:|---|"]
     rows += [f"| {r.chapter} | {mode} | {r.seconds:.1f} | {r.status} |" for r in runs]
     total = sum(r.seconds for r in runs)
     rows.append(f"| **total** | {mode} | {total:.1f} | {sum(r.status == 'ok' for r in runs)}/{len(runs)} ok |")
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         out = path if args.inplace else args.out / path.name
         print(f"running {path.name} ({'fast' if fast else 'full'} mode) ...", flush=True)
         run = execute(path, out, fast=fast, timeout=args.timeout)
-        print(f"  {run.status} in {run.seconds:.1f} s -> {run.output.relative_to(REPO) if run.output.is_relative_to(REPO) else run.output}", flush=True)
+        print(f"  {run.status} in {run.seconds:.1f} s -> "
+              f"{run.output.relative_to(REPO) if run.output.is_relative_to(REPO) else run.output}", flush=True)
         runs.append(run)
     print()
     print(table(runs, fast))

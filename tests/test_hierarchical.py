@@ -12,7 +12,6 @@ from hiercourse.interests import history_shares, interest_recovery, rowwise_spea
 from hiercourse.models.hierarchical import HierarchicalInterestModel, node_pooling
 from hiercourse.models.taxonomy import kmeans, learn_hierarchy, with_taxonomy
 
-
 N_ITEMS, DIM, LENGTH = 30, 16, 10
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hiercourse.datasets import DataError, InteractionData, load
-from hiercourse.datasets.movielens import GENRES_100K, read_100k, read_1m, read_latest_small
+from hiercourse.datasets.movielens import GENRES_100K, read_1m, read_100k, read_latest_small
 from hiercourse.datasets.schema import EVENTS, INTERACTION_COLUMNS, ITEM_COLUMNS
 
 

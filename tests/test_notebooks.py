@@ -7,7 +7,6 @@ chapter records with ``hiercourse.notebook.record`` (microsoft/recommenders styl
 from __future__ import annotations
 
 import math
-import os
 
 import papermill as pm
 import pytest

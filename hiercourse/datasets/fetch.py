@@ -24,8 +24,8 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .registry import REGISTRY, Dataset, FileSpec
 from .schema import DataError

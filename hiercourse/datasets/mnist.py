@@ -100,7 +100,8 @@ def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
     """Read one IDX file (``.gz`` or raw) into a uint8 array of the shape its header gives.
 
     ``expected_magic`` is ``IMAGE_MAGIC`` (2051; images come out [N, 28, 28]) or
-    ``LABEL_MAGIC`` (2049; labels come out [N]). Raises DataError when the magic number, the header or the number of bytes is wrong.
+    ``LABEL_MAGIC`` (2049; labels come out [N]). Raises DataError when the magic number,
+    the header or the number of bytes is wrong.
     Taught in chapter 06.
     """
     path = Path(path)

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DataWarning  # re-exported: the readers raise and warn with them
+from ..errors import DataError as DataError  # re-exported: the readers raise it
+from ..errors import DataWarning as DataWarning  # ... and warn with it
 
 EVENTS = ["view", "click", "cart", "purchase", "rating"]
 INTERACTION_COLUMNS = ["user", "item", "timestamp", "rating", "event"]

@@ -43,7 +43,8 @@ CATALOGUE: dict[str, list[str]] = {
     "Garden": ["Plants", "Seeds", "Tools", "Planters", "Hoses", "Lighting", "Furniture", "Compost"],
     "Music": ["Guitars", "Keyboards", "Drums", "Vinyl", "Microphones", "Amplifiers", "Ukuleles", "Sheet music"],
     "Pets": ["Dog food", "Cat food", "Leashes", "Aquariums", "Pet beds", "Litter", "Bird care", "Pet toys"],
-    "Automotive": ["Tyres", "Car care", "Dashcams", "Seat covers", "Tools for cars", "Batteries", "Roof boxes", "Wipers"],
+    "Automotive": ["Tyres", "Car care", "Dashcams", "Seat covers", "Tools for cars", "Batteries", "Roof boxes",
+                   "Wipers"],
 }
 
 # name: (n_users, n_departments, categories_per_department, items_per_category, events_per_user)
@@ -247,7 +248,8 @@ def make_shop(
         "item": item_ids,
         "title": flat_cat_names[item_category] + " #" + number_in_category.astype(str),
         "category_path": np.array(full_names, dtype=object)[item_category],
-        "categories": pd.Series([(d,) for d in dept_names], dtype=object).to_numpy()[category_department[item_category]],
+        "categories": pd.Series([(d,) for d in dept_names], dtype=object).to_numpy()[
+            category_department[item_category]],
     })
     users = pd.DataFrame({"user": user_ids})
 

@@ -8,7 +8,8 @@ arguments that name fixes::
     model = build_model("hier-sasrec", split, dim=64, max_len=50)
 
 Adding a sequence encoder takes one module (an encoder and a ``SequenceRecommender``
-subclass whose ``make_encoder`` builds it) and one ``register`` line at the bottom of ``hiercourse/models/registry.py``; the
+subclass whose ``make_encoder`` builds it) and one ``register`` line at the bottom of
+``hiercourse/models/registry.py``; the
 benchmark, ``training.fit``, ``evaluation.evaluate`` and the hierarchical model (as
 ``HierarchicalInterestModel(encoder="name")``) pick it up.
 """

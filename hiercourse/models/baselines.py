@@ -211,7 +211,9 @@ class ShopOracle(_Counting):
         known, ids = np.asarray(self.truth["item_ids"]), np.asarray(split.idmap.item_ids)
         pos = np.searchsorted(known, ids).clip(max=len(known) - 1)
         if not np.array_equal(known[pos], ids):
-            raise DataError("the split's items are not the ground truth's items: build both from the same make_shop data")
+            raise DataError(
+                "the split's items are not the ground truth's items: build both from the same make_shop data"
+            )
         self.popularity = torch.as_tensor(np.r_[0.0, self.truth["item_popularity"][pos]], dtype=torch.float32)
         self.category = torch.as_tensor(paths[:, -1])
         # how often the next training item stays in the category of the one before (same session)

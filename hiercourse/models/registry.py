@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import DataError
 from .baselines import BPRMF, ItemKNN, MostPopular, ShopOracle
-from .encoders import DNN, GRU4Rec, SASRec, Caser
+from .encoders import DNN, Caser, GRU4Rec, SASRec
 from .hierarchical import HierarchicalInterestModel
 
 __all__ = ["MODELS", "register", "get_model", "model_kwargs", "build_model"]

@@ -34,7 +34,10 @@ def check_sequences(seq: torch.Tensor, n_items: int, what: str = "history") -> N
 
 
 def next_item_loss(item_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over all items; ``item_logits`` [N, n_items] has no padding column (item j is column j-1). Taught in chapter 07."""
+    """Cross-entropy over all items; ``item_logits`` [N, n_items] has no padding column (item j is column j-1).
+
+    Taught in chapter 07.
+    """
     return F.cross_entropy(item_logits, targets - 1)
 
 

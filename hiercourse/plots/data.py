@@ -5,7 +5,7 @@ it, so a notebook shows it and a script can ``fig.savefig(...)`` it.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -1,7 +1,7 @@
 """Drawing a user's interest tree, and comparing it with the truth. Taught in chapter 08."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -1,10 +1,12 @@
-"""Plots for the mathematics chapters: images and feature maps, receptive fields, attention. Taught in chapters 04 and 05.
+"""Plots for the mathematics chapters: images and feature maps, receptive fields, attention.
+
+Taught in chapters 04 and 05.
 
 Every function returns the matplotlib Figure so a notebook can show or save it.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,7 +27,8 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8, sym
     images = [_as_numpy(im) for im in images]
     ncols = min(ncols, len(images))
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for k, (ax, im) in enumerate(zip(axes.flat, images)):

@@ -96,7 +96,10 @@ def plot_mistakes(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 8):
 
 
 def plot_digits(images: np.ndarray, labels: np.ndarray, n: int = 16, columns: int = 8):
-    """The first ``n`` images ([N, 28, 28]) with their labels ([N]) in a grid; returns the Figure. Taught in chapter 06."""
+    """The first ``n`` images ([N, 28, 28]) with their labels ([N]) in a grid; returns the Figure.
+
+    Taught in chapter 06.
+    """
     rows = int(np.ceil(n / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
     for k, ax in enumerate(axes.ravel()):

@@ -9,8 +9,8 @@ every notebook front end (Colab shows the source), hence the matplotlib version.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -35,6 +35,7 @@ __all__ = [
     "ManualAvgPool2d", "ManualConv2d", "ManualMaxPool2d", "MultiHeadAttention", "ReceptiveField",
     "SinusoidalPositions", "attention_scores", "avg_pool2d", "causal_mask", "conv2d", "conv2d_param_count",
     "conv_output_size", "convolve2d_true", "cross_entropy", "dense", "dense_param_count", "dropout", "gelu",
-    "layer_norm", "log_softmax", "max_pool2d", "median_time", "merge_heads", "peak_memory_bytes", "padding_mask", "pool_output_size",
+    "layer_norm", "log_softmax", "max_pool2d", "median_time", "merge_heads", "peak_memory_bytes",
+    "padding_mask", "pool_output_size",
     "receptive_fields", "relu", "scaled_dot_product_attention", "sinusoidal_positions", "softmax", "split_heads",
 ]

@@ -55,7 +55,8 @@ def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 
 def log_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """``z_i - max z - log sum_j exp(z_j - max z)`` along ``dim``, same shape out: stable even when softmax underflows to 0.
+    """``z_i - max z - log sum_j exp(z_j - max z)`` along ``dim``, same shape out:
+    stable even when softmax underflows to 0.
 
     Taught in chapter 04.
     """
@@ -72,7 +73,9 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = 
     Taught in chapter 04.
     """
     if logits.dim() != 2 or targets.shape != logits.shape[:1]:
-        raise DataError(f"expected logits (N, K) and targets (N,), got {tuple(logits.shape)} and {tuple(targets.shape)}")
+        raise DataError(
+            f"expected logits (N, K) and targets (N,), got {tuple(logits.shape)} and {tuple(targets.shape)}"
+        )
     picked = log_softmax(logits, dim=-1).gather(1, targets.long().view(-1, 1)).squeeze(1)
     if reduction == "none":
         return -picked

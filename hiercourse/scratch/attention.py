@@ -34,7 +34,8 @@ def _key_padding_to_scores(mask: torch.Tensor, scores: torch.Tensor) -> torch.Te
     # (N, S) -> (N, 1, ..., 1, S) so it broadcasts over heads and queries
     if mask.dim() != 2 or mask.shape[0] != scores.shape[0] or mask.shape[1] != scores.shape[-1]:
         raise DataError(
-            f"key_padding_mask must have shape (N, S) = ({scores.shape[0]}, {scores.shape[-1]}), got {tuple(mask.shape)}"
+            f"key_padding_mask must have shape (N, S) = ({scores.shape[0]}, {scores.shape[-1]}), "
+            f"got {tuple(mask.shape)}"
         )
     return mask.view(mask.shape[0], *([1] * (scores.dim() - 2)), mask.shape[1])
 
@@ -47,7 +48,10 @@ def attention_scores(
     is_causal: bool = False,
     scale: float | None = None,
 ) -> torch.Tensor:
-    """Masked, scaled scores ``q k^T / sqrt(d_k)`` of shape (..., L, S); blocked entries are -inf. Taught in chapter 05."""
+    """Masked, scaled scores ``q k^T / sqrt(d_k)`` of shape (..., L, S); blocked entries are -inf.
+
+    Taught in chapter 05.
+    """
     if q.shape[-1] != k.shape[-1]:
         raise DataError(f"queries and keys need the same feature size d_k, got {q.shape[-1]} and {k.shape[-1]}")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale

@@ -1,4 +1,6 @@
-"""Hand-written backward passes as ``torch.autograd.Function``s, so ``gradcheck`` can test them. Taught in chapters 04 and 05.
+"""Hand-written backward passes as ``torch.autograd.Function``s, so ``gradcheck`` can test them.
+
+Taught in chapters 04 and 05.
 
 Each ``forward`` reuses the from-scratch forward; each ``backward`` writes out the
 chain rule instead of letting autograd record it:
@@ -66,7 +68,8 @@ class ManualConv2d(torch.autograd.Function):
 
 
 class ManualMaxPool2d(torch.autograd.Function):
-    """``ManualMaxPool2d.apply(x, kernel, stride, padding)``: max pooling whose gradient is routed to each window's argmax.
+    """``ManualMaxPool2d.apply(x, kernel, stride, padding)``: max pooling whose gradient is routed
+    to each window's argmax.
 
     x (N, C, H, W) -> (N, C, H_out, W_out); the backward returns dL/dx (N, C, H, W).
     Taught in chapter 04.
@@ -93,7 +96,8 @@ class ManualMaxPool2d(torch.autograd.Function):
 
 
 class ManualAvgPool2d(torch.autograd.Function):
-    """``ManualAvgPool2d.apply(x, kernel, stride, padding, count_include_pad)``: average pooling with a hand-written backward.
+    """``ManualAvgPool2d.apply(x, kernel, stride, padding, count_include_pad)``: average pooling
+    with a hand-written backward.
 
     x (N, C, H, W) -> (N, C, H_out, W_out); the backward returns dL/dx (N, C, H, W).
     Taught in chapter 04.

@@ -21,7 +21,8 @@ from hiercourse.scratch.dense import Dense, LayerNorm
 
 
 class _Block(nn.Module):
-    def __init__(self, d_model, nhead, dim_feedforward, dropout_p, activation_name, layer_norm_eps, norm_first, n_norms):
+    def __init__(self, d_model, nhead, dim_feedforward, dropout_p, activation_name, layer_norm_eps, norm_first,
+                 n_norms):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout_p)
         self.linear1 = Dense(d_model, dim_feedforward)

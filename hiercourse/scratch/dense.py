@@ -25,7 +25,12 @@ def dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = Non
     return y if bias is None else y + bias
 
 
-def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float = 1e-5) -> torch.Tensor:
+def layer_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """Normalise each position's feature vector to mean 0, variance 1 (biased), then scale and shift.
 
     ``(x - mean) / sqrt(var + eps) * gamma + beta`` over the last axis: x (..., d), gamma

@@ -5,9 +5,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import Callable, Iterator
-
-import torch
+from collections.abc import Callable, Iterator
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:

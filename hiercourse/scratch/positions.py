@@ -24,7 +24,10 @@ def sinusoidal_positions(length: int, d_model: int, base: float = 10000.0, dtype
 
 
 class SinusoidalPositions(nn.Module):
-    """Adds the fixed sinusoidal table to (N, L, d) inputs; nothing to learn, any length up to ``max_len``. Taught in chapter 05."""
+    """Adds the fixed sinusoidal table to (N, L, d) inputs; nothing to learn, any length up to ``max_len``.
+
+    Taught in chapter 05.
+    """
 
     def __init__(self, d_model: int, max_len: int = 4096, base: float = 10000.0):
         super().__init__()
@@ -33,7 +36,9 @@ class SinusoidalPositions(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, L, d_model) -> x + PE[:L], same shape; L at most ``max_len``. Taught in chapter 05."""
         if x.shape[1] > self.table.shape[0]:
-            raise DataError(f"sequence length {x.shape[1]} exceeds max_len={self.table.shape[0]}; build with a larger max_len")
+            raise DataError(
+                f"sequence length {x.shape[1]} exceeds max_len={self.table.shape[0]}; build with a larger max_len"
+            )
         return x + self.table[: x.shape[1]].to(x.dtype)
 
 
