@@ -8,7 +8,7 @@ import torch
 
 from hiercourse.datasets import load
 from hiercourse.datasets.schema import DataError, InteractionData, tidy_interactions, tidy_items
-from hiercourse.datasets.shop import make_shop
+from hiercourse.datasets.shop import PRESETS, make_shop
 from hiercourse.features import (
     category_shares,
     embedding,
@@ -90,6 +90,12 @@ def test_item_popularity_and_long_tail(hand):
     summary = long_tail_summary(hand.interactions)
     assert summary["head_share"] == pytest.approx(6 / 7) and summary["tail_items"] == pytest.approx(1 / 3)
     assert gini([1, 1, 1, 1]) == 0 and gini([0, 0, 0, 10]) == pytest.approx(0.75)
+    # the textbook definition: mean absolute difference over all ordered pairs / (2 * mean)
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 50):
+        x = rng.pareto(1.5, n) * rng.integers(0, 2, n)
+        pairwise = np.abs(x[:, None] - x[None, :]).sum() / (2 * n * n * x.mean()) if x.sum() else 0.0
+        assert gini(x) == pytest.approx(pairwise, abs=1e-12)
     with pytest.raises(DataError, match="head_fraction"):
         item_popularity(hand.interactions, head_fraction=1.5)
 
@@ -120,11 +126,16 @@ def test_shares_sum_to_one_on_shop_and_match_truth():
     dept = shares["department"]
     truth = pd.DataFrame(shop.truth["department_weights"], index=shop.truth["user_ids"],
                          columns=shop.truth["department_names"])[dept.columns]
-    assert np.abs(dept.to_numpy() - truth.to_numpy()).sum(axis=1).mean() < 0.5  # close to the truth in L1
+    # each row of shares belongs to its user: nearer (L1) to that user's truth than to anyone else's
+    own = np.abs(dept.to_numpy() - truth.to_numpy()).sum(axis=1).mean()
+    for shift in range(1, 6):
+        assert own < np.abs(dept.to_numpy() - np.roll(truth.to_numpy(), shift, axis=0)).sum(axis=1).mean()
     data = InteractionData("shop", collapse_repeats(shop.interactions), shop.items, info=shop.info)
     split = leave_one_out(data)
     levels = split_level_shares(split)
-    assert [t.shape for t in levels] == [(split.n_users, 7), (split.n_users, 31)]
+    _, n_departments, per_department, _, _ = PRESETS["small"]
+    assert [t.shape for t in levels] == [(split.n_users, 1 + n_departments),
+                                         (split.n_users, 1 + n_departments * per_department)]  # + padding node
     for t in levels:
         assert (t[:, 0] == 0).all()
         np.testing.assert_allclose(t.sum(axis=1), 1.0)
@@ -141,8 +152,16 @@ def test_shares_on_movielens(real_data_root):
     f = user_features(data.interactions)
     assert len(f) == 610 and f["events"].sum() == 100_836 and (f["n_rating"] == f["events"]).all()
     assert f["recency_s"].min() == 0 and f["conversion"].isna().all()
+    # the long-tail summary against a count made straight from ratings.csv (no pandas, no package code)
+    with open(real_data_root / "ml-latest-small" / "ratings.csv") as handle:
+        next(handle)
+        movie_ids = [int(line.split(",", 2)[1]) for line in handle]
+    counts = np.sort(np.unique(movie_ids, return_counts=True)[1])[::-1]
+    n_head = int(np.ceil(0.2 * len(counts)))
     summary = long_tail_summary(data.interactions)
-    assert summary["head_share"] > 0.6 and summary["tail_items"] > 0.4  # strongly long-tailed
+    assert summary["head_share"] == pytest.approx(counts[:n_head].sum() / counts.sum())
+    assert summary["tail_items"] == pytest.approx(np.mean(counts <= 2))
+    assert summary["head_share"] >= 0.2  # the top fifth by count holds at least a fifth: holds for any data
 
 
 def test_one_hot_multi_hot_and_errors():
@@ -178,9 +197,12 @@ def test_encoding_cost_table():
     assert cost.loc[(100_000, "embedding"), "input_bytes"] == 128 * 8
     # the weights are the same either way: one-hot x W is an embedding lookup
     assert cost.loc[(100_000, "embedding"), "parameter_bytes"] == cost.loc[(100_000, "one-hot (dense)"), "parameter_bytes"]
+    assert cost.loc[(100_000, "embedding"), "parameter_bytes"] == 100_000 * 16 * 4
+    assert (cost["output_bytes"] == 128 * 16 * 4).all()
     big = cost.xs(100_000)
-    assert big.loc["one-hot (dense)", "total_bytes"] > big.loc["embedding", "total_bytes"]
-    assert big.loc["one-hot (dense)", "input_bytes"] > 1000 * big.loc["embedding", "input_bytes"]
+    # so the totals differ by the inputs alone: 100,000 float32 per row against one int64 index
+    assert big.loc["one-hot (dense)", "total_bytes"] - big.loc["embedding", "total_bytes"] == 128 * (100_000 * 4 - 8)
+    assert big.loc["one-hot (dense)", "input_bytes"] == 50_000 * big.loc["embedding", "input_bytes"]
 
 
 def test_full_names_follow_nodes_whatever_the_item_order(hand):
@@ -190,7 +212,7 @@ def test_full_names_follow_nodes_whatever_the_item_order(hand):
     assert shares["level 1"].loc[1].tolist() == pytest.approx([0.2, 0.6, 0.2])
 
 
-def test_data_plots_draw(hand):
+def test_data_plots_draw_the_data_they_are_given(hand):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,20 +224,67 @@ def test_data_plots_draw(hand):
     shares = category_shares(shop.interactions, shop.items, full_names=True)["level 1"]
     truth = pd.DataFrame(shop.truth["category_weights"], index=shop.truth["user_ids"],
                          columns=shop.truth["category_names"])
-    figures = [
-        plots.plot_long_tail({"shop": shop.interactions, "hand": hand.interactions}),
-        plots.plot_event_funnel(shop.interactions),
-        plots.plot_sequence_lengths(shop.interactions["user"].value_counts().to_numpy(), min_events=3),
-        plots.plot_share_heatmap({"truth": truth, "observed": shares}, n_users=10),
-        plots.plot_interest_sunburst(truth.iloc[0]),
-        plots.plot_encoding_cost(encoding_cost([10, 1000], 8)),
-        plots.plot_category_popularity(shares, top=5),
-    ]
-    heat = figures[3].axes
+
+    # long tail: each series is its frame's item counts, most popular first; the band's label states
+    # the head share of the first frame (top 20 % of items)
+    fig = plots.plot_long_tail({"shop": shop.interactions, "hand": hand.interactions})
+    items_ax = fig.axes[0]
+    counts = {line.get_label(): line.get_ydata() for line in items_ax.get_lines()}
+    assert counts["hand"].tolist() == [3, 3, 1]
+    shop_counts = np.sort(shop.interactions["item"].value_counts().to_numpy())[::-1]
+    assert counts["shop"].tolist() == shop_counts.tolist()
+    head = shop_counts[: int(np.ceil(0.2 * len(shop_counts)))].sum() / shop_counts.sum()
+    assert any(f"take {head:.0%} of interactions" in t.get_text() for t in items_ax.texts)
+    plt.close(fig)
+
+    # funnel: one bar per step, as tall as that step's count
+    fig = plots.plot_event_funnel(shop.interactions)
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == [int((shop.interactions["event"] == e).sum()) for e in ("view", "click", "cart", "purchase")]
+    plt.close(fig)
+
+    # sequence lengths: every user falls in one bin
+    lengths = shop.interactions["user"].value_counts().to_numpy()
+    fig = plots.plot_sequence_lengths(lengths, min_events=3)
+    assert sum(bar.get_height() for bar in fig.axes[0].patches) == len(lengths)
+    assert [line.get_xdata()[0] for line in fig.axes[0].get_lines()] == [3]  # the min_events cut-off
+    plt.close(fig)
+
+    # heatmaps: the same users and columns in both panels, cell by cell the tables' values
+    fig = plots.plot_share_heatmap({"truth": truth, "observed": shares}, n_users=10)
+    heat = fig.axes
     assert [t.get_text() for t in heat[0].get_xticklabels()] == [t.get_text() for t in heat[1].get_xticklabels()]
-    for fig in figures:
-        assert fig.axes
-        plt.close(fig)
+    users = [int(t.get_text()) for t in heat[0].get_yticklabels()]
+    columns = [t.get_text() for t in heat[0].get_xticklabels()]
+    np.testing.assert_allclose(heat[0].images[0].get_array(), truth.loc[users, columns].to_numpy())
+    np.testing.assert_allclose(heat[1].images[0].get_array(),
+                               shares.reindex(columns=columns, fill_value=0.0).loc[users].to_numpy())
+    plt.close(fig)
+
+    # sunburst: inner ring = department sums, outer ring = categories, as angles
+    weights = truth.iloc[0]
+    fig = plots.plot_interest_sunburst(weights)
+    wedges = [p for p in fig.axes[0].patches]
+    angles = np.array([w.theta2 - w.theta1 for w in wedges]) / 360
+    positive = weights[weights > 0].sort_index()
+    departments = positive.groupby(positive.index.str.split(" > ").str[0]).sum()
+    np.testing.assert_allclose(angles, np.r_[departments.to_numpy(), positive.to_numpy()], atol=1e-6)
+    plt.close(fig)
+
+    # encoding cost: one bar per (vocabulary, encoding), as tall as the table says
+    cost = encoding_cost([10, 1000], 8)
+    fig = plots.plot_encoding_cost(cost)
+    by_encoding = {c.get_label(): [bar.get_height() for bar in c] for c in fig.axes[0].containers}
+    assert set(by_encoding) == {"one-hot (dense)", "embedding"}
+    for encoding, heights in by_encoding.items():
+        assert heights == cost["total_bytes"].xs(encoding, level="encoding").tolist()
+    plt.close(fig)
+
+    # category popularity: the 5 largest mean shares, smallest at the bottom
+    fig = plots.plot_category_popularity(shares, top=5)
+    widths = [bar.get_width() for bar in fig.axes[0].patches]
+    np.testing.assert_allclose(widths, np.sort(shares.mean(axis=0).to_numpy())[-5:])
+    plt.close(fig)
 
 
 def test_share_distance_known_answers_and_alignment():

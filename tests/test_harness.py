@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from hiercourse import notebook, run
@@ -48,13 +49,18 @@ def test_fast_mode_reads_environment(monkeypatch):
 
 
 def test_record_rejects_values_json_cannot_hold():
-    import pytest
-
     with pytest.raises(TypeError):
         notebook.record("bad", object())
 
 
-def test_chapters_are_found_in_order():
-    names = [p.name for p in run.chapters()]
-    assert names == sorted(names)
-    assert all(n[:2].isdigit() for n in names)
+def test_chapters_are_numbered_notebooks_in_numeric_order(tmp_path):
+    """chapters() on a folder holding chapters, look-alikes and checkpoints: only NN_*.ipynb, by number."""
+    for name in ("10_last.ipynb", "02_b.ipynb", "01_a.ipynb", "00_start.ipynb", "README.ipynb", "3_short.ipynb",
+                 "02_notes.md", "scratch.ipynb"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "01_a-checkpoint.ipynb").write_text("{}")
+    found = [p.name for p in run.chapters(folder=tmp_path)]
+    assert found == ["00_start.ipynb", "01_a.ipynb", "02_b.ipynb", "10_last.ipynb"]
+    assert [p.name for p in run.chapters(["01", "10"], folder=tmp_path)] == ["01_a.ipynb", "10_last.ipynb"]
+    assert run.chapters(["99"], folder=tmp_path) == []

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hiercourse.datasets import DataError, InteractionData, load
-from hiercourse.datasets.movielens import GENRES_100K, read_1m, read_100k, read_latest_small
+from hiercourse.datasets.movielens import read_1m, read_100k, read_latest_small
 from hiercourse.datasets.schema import EVENTS, INTERACTION_COLUMNS, ITEM_COLUMNS
 
 
@@ -54,7 +54,11 @@ ITEM_100K = [
     (1, "Toy Story (1995)", "01-Jan-1995", [3, 4, 5]),
     (2, "Misérables, Les (1995)", "01-Jan-1995", [8, 17]),  # latin-1 é, comma in title
     (3, "unknown", "", [0]),  # only the "unknown" flag: no genre
+    (4, "Every genre (2000)", "01-Jan-2000", list(range(1, 19))),  # every flag but "unknown"
 ]
+# ml-100k's u.genre as published: line k is "name|k", the genre of flag column k
+U_GENRE = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+           "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
 
 
 def write_100k(folder):
@@ -85,8 +89,10 @@ def test_100k_fixture(tmp_path):
     assert items.loc[2, "title"] == "Misérables, Les (1995)"
     assert items.loc[2, "categories"] == ("Drama", "War")
     assert items.loc[3, "categories"] == () and items.loc[3, "category_path"] == ""
-    assert GENRES_100K[3] == "Animation" and len(GENRES_100K) == 19
-    assert data.info["level_names"] == ["genre"]
+    # flag k means genre k of u.genre, in that order
+    assert items.loc[4, "categories"] == U_GENRE[1:]
+    assert items.loc[4, "category_path"] == "Action"
+    assert data.info["level_names"] == ["genre"]  # the reader names the level
     assert data.users.to_dict("list") == {
         "user": [1, 2], "age": [24, 53], "gender": ["M", "F"], "occupation": ["technician", "other"],
         "zip": ["85711", "94043"],

@@ -258,31 +258,100 @@ def test_clear_errors():
                                      key_padding_mask=torch.zeros(2, 3, dtype=torch.bool))
 
 
-def test_cost_measurements_see_the_quadratic_memory():
-    from hiercourse.scratch import median_time, peak_memory_bytes
+def test_median_time_reads_the_clock_around_each_measured_call(monkeypatch):
+    """A fake clock: the warm-up call is not measured, the median of the measured durations is returned."""
+    from hiercourse.scratch import measure
+
+    durations = iter([100.0, 5.0, 1.0, 3.0, 2.0, 4.0])  # the first belongs to the warm-up call
+    now = [0.0]
+    calls = []
+
+    def work():
+        calls.append(1)
+        now[0] += next(durations)
+
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
+    assert measure.median_time(work, repeats=5, warmup=1) == 3.0
+    assert len(calls) == 6
+
+
+def _allocations():
+    def one():
+        return torch.ones(2000)
+
+    def both_alive():
+        return torch.ones(1000), torch.ones(2000)
+
+    def one_at_a_time():
+        for _ in range(5):
+            torch.ones(2000)  # each freed before the next is made
+
+    return one, both_alive, one_at_a_time
+
+
+def test_peak_memory_counts_at_least_the_live_tensors():
+    from hiercourse.scratch import peak_memory_bytes
+
+    one, both_alive, _ = _allocations()
+    assert peak_memory_bytes(one) >= 2000 * 4  # float32 bytes
+    assert peak_memory_bytes(both_alive) >= (1000 + 2000) * 4
+    assert peak_memory_bytes(both_alive) > peak_memory_bytes(one)
+
+
+@pytest.mark.xfail(strict=True, reason="bug in hiercourse.scratch.measure.peak_memory_bytes: it sums the "
+                   "inclusive cpu_memory_usage of parent and child profiler events (aten::ones and its "
+                   "aten::empty), so every allocation counts twice and a freed one only once; see TEST_REVIEW.md")
+def test_peak_memory_is_the_largest_live_total():
+    """By hand: 2,000 float32 = 8,000 bytes; 1,000 + 2,000 alive together = 12,000; five 8,000-byte
+    temporaries made one after the other never hold more than 8,000 at once."""
+    from hiercourse.scratch import peak_memory_bytes
+
+    one, both_alive, one_at_a_time = _allocations()
+    assert peak_memory_bytes(one) == 8_000
+    assert peak_memory_bytes(both_alive) == 12_000
+    assert peak_memory_bytes(one_at_a_time) == 8_000
+
+
+def test_attention_peak_memory_grows_with_the_square_of_the_length():
+    from hiercourse.scratch import peak_memory_bytes
 
     def attend(length):
         q = torch.randn(1, 1, length, 8)
         return lambda: scaled_dot_product_attention(q, q, q)
 
     small, large = peak_memory_bytes(attend(128)), peak_memory_bytes(attend(256))
-    assert small >= 128 * 128 * 4  # at least the score matrix
-    assert 3.0 < large / small < 5.0  # twice the length, four times the memory
-    assert median_time(attend(64), repeats=3) > 0
+    assert small >= 128 * 128 * 4  # at least the float32 score matrix
+    # bytes = a * L^2 (score and weight matrices) + b * L (q, k, v, output: L x 8 each), a, b >= 0 and the
+    # same for both lengths (the same ops run), so doubling L multiplies them by (4a L^2 + 2b L) / (a L^2 + b L):
+    # at most 4, and above 3.5 while a L^2 > 3 b L, i.e. while the L x L terms outweigh the L x 8 ones
+    # (at L = 128 one score matrix is 16 times one L x 8 tensor)
+    assert 3.5 < large / small <= 4.0
 
 
-def test_attention_plots_return_figures():
+def test_attention_plots_draw_the_data_they_are_given():
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     import pandas as pd
 
     from hiercourse.plots import maths as maths_plots
 
     fig = maths_plots.show_matrices({"causal": causal_mask(4)}, ticklabels=list("abcd"))
     assert len(fig.axes) == 2  # heatmap + colour bar
-    sweep = pd.DataFrame([dict(d_k=d, scaled=s, var_qk=1.0 + d, max_weight=0.5, entropy=1.0, grad_norm=0.1)
-                          for d in (4, 16) for s in (False, True)])
-    assert len(maths_plots.plot_scaling_sweep(sweep).axes) == 4
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), causal_mask(4).float().numpy())
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list("abcd")
+    sweep = pd.DataFrame([dict(d_k=d, scaled=s, var_qk=1.0 + d + s, max_weight=0.5, entropy=1.0, grad_norm=0.1)
+                          for d in (16, 4) for s in (False, True)])
+    axes = maths_plots.plot_scaling_sweep(sweep).axes
+    assert len(axes) == 4
+    unscaled, scaled = axes[0].get_lines()  # one line per setting, sorted by d_k
+    assert unscaled.get_xdata().tolist() == [4, 16] and unscaled.get_ydata().tolist() == [5.0, 17.0]
+    assert scaled.get_ydata().tolist() == [6.0, 18.0]
     cost = pd.DataFrame(dict(length=[64, 128], seconds=[0.001, 0.004], peak_mib=[0.1, 0.4]))
-    assert len(maths_plots.plot_cost_vs_length(cost).axes) == 2
+    time_ax, memory_ax = maths_plots.plot_cost_vs_length(cost).axes
+    measured, guide = memory_ax.get_lines()
+    assert measured.get_ydata().tolist() == [0.1, 0.4]
+    np.testing.assert_allclose(guide.get_ydata(), [0.4 / 4, 0.4])  # the L^2 guide through the last point
+    np.testing.assert_allclose(time_ax.get_lines()[1].get_ydata(), [0.004 / 4, 0.004])
+    plt.close("all")

@@ -269,13 +269,24 @@ def test_clear_errors():
         dense(torch.randn(2, 5), torch.randn(3, 4))
 
 
-def test_cnn_plots_return_figures():
+def test_cnn_plots_draw_the_data_they_are_given():
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from hiercourse.plots import maths as maths_plots
 
-    fig = maths_plots.show_images([torch.randn(3, 3)] * 5, [f"f{i}" for i in range(5)], ncols=3, symmetric=True)
+    images = [torch.full((3, 3), float(k)) - 2 for k in range(5)]  # constant maps -2, -1, 0, 1, 2
+    fig = maths_plots.show_images(images, [f"f{i}" for i in range(5)], ncols=3, symmetric=True)
     assert len(fig.axes) == 6  # 2 rows x 3 columns, the last one blank
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == [f"f{i}" for i in range(5)]
+    for ax, image in zip(shown, images):
+        np.testing.assert_array_equal(ax.images[0].get_array(), image.numpy())
+        bound = float(image.abs().max()) or 1.0  # diverging scale centred on 0 (an all-zero map gets +-1)
+        assert ax.images[0].get_clim() == (-bound, bound)
+    # receptive field of stacked 3x3 stride-1 convolutions: 1 pixel, then 3, then 5 (each adds k - 1 = 2)
     stacks = {"3x3": receptive_fields([("c1", 3, 1), ("c2", 3, 1)])}
     assert maths_plots.plot_receptive_fields(stacks).axes[0].get_lines()[0].get_ydata().tolist() == [1, 3, 5]
+    plt.close("all")
