@@ -12,6 +12,7 @@ import torch
 
 from hiercourse.errors import DataError
 from hiercourse.evaluation import candidate_mask, model_device, scoring
+from hiercourse.preprocessing import STAGES, check_stage
 
 __all__ = ["recommend"]
 
@@ -34,8 +35,7 @@ def recommend(model, split, users, k: int = 10, stage: str = "test", max_len: in
     "valid"/"test", ``hit`` (the item is the one the user really chose next).
     Unknown user ids raise a ``DataError``. Taught in chapter 09.
     """
-    if stage not in ("valid", "test", "all"):
-        raise DataError(f"stage must be 'valid', 'test' or 'all', not {stage!r}")
+    check_stage(stage, STAGES + ("all",))
     if k < 1:
         raise DataError(f"k must be >= 1, got {k}")
     original = np.atleast_1d(np.asarray(users))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hiercourse.preprocessing import STAGES
+
 
 def widgets_available() -> bool:
     """True when ipywidgets imports and we run inside a Jupyter kernel (not plain Python).
@@ -44,7 +46,7 @@ def user_report(model, split, user: int, stage: str = "test", k: int = 10, max_l
     history = split.history(stage, max_len)[user:user + 1]
     with scoring(model):
         scores = model.scores(history, torch.tensor([user]))[0]
-    target = int(split.targets(stage)[user]) if stage in ("valid", "test") else -1
+    target = int(split.targets(stage)[user]) if stage in STAGES else -1
     # masked as in evaluation: seen items out, the target (if any) always in
     indptr, indices = (np.asarray(part) for part in split.seen(stage))
     candidates = candidate_mask(indptr, indices, torch.tensor([user]), split.n_items + 1,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hiercourse.csr import position_in_row
 from hiercourse.errors import DataError
 
 IMAGE_MAGIC = 2051
@@ -217,8 +218,7 @@ def stratified_split(labels: np.ndarray, n_train: int, seed: int = 0) -> tuple[n
     order = rng.permutation(len(labels))
     order = order[np.argsort(labels[order], kind="stable")]
     counts = np.bincount(labels[order])
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    rank_in_label = np.arange(len(order)) - starts
+    rank_in_label = position_in_row(counts)  # rows sorted by label: each label's rows form one run
     quota = np.floor(counts * n_train / len(labels)).astype(np.int64)
     # hand the rounding leftovers to the labels with the largest remainders
     leftover = n_train - quota.sum()

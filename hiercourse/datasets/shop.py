@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..csr import position_in_row
 from .schema import EVENTS, INTERACTION_COLUMNS, PATH_SEP, DataError, InteractionData
 
 # Department -> category names; larger shops than this get numbered names.
@@ -221,13 +222,13 @@ def make_shop(
     # 4. item slots and the funnel ----------------------------------------------------
     n_slots = np.minimum(1 + rng.poisson(3.0, len(session_user)), MAX_SLOTS)
     slot_session = np.repeat(np.arange(len(session_user)), n_slots)
-    slot_rank = np.arange(len(slot_session)) - np.repeat(np.cumsum(n_slots) - n_slots, n_slots)
+    slot_rank = position_in_row(n_slots)
     popularity_rank = np.minimum(np.searchsorted(np.cumsum(zipf), rng.random(len(slot_session))), per_cat - 1)
     slot_item = item_by_rank[session_category[slot_session], popularity_rank]
     steps = rng.random((len(slot_session), 3)) < np.asarray(funnel)[None, :]
     depth = 1 + np.cumprod(steps, axis=1).sum(1)  # 1 = view only ... 4 = purchased
     event_slot = np.repeat(np.arange(len(slot_session)), depth)
-    step = np.arange(len(event_slot)) - np.repeat(np.cumsum(depth) - depth, depth)
+    step = position_in_row(depth)
     timestamp = (session_start[slot_session[event_slot]] + slot_rank[event_slot] * SLOT_SECONDS
                  + step * STEP_SECONDS)
 

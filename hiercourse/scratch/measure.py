@@ -52,7 +52,7 @@ def peak_memory_bytes(fn: Callable[[], object]) -> int:
         result = fn()
         del result
     changes = sorted(
-        (e.time_range.start, e.cpu_memory_usage) for e in prof.events() if e.cpu_memory_usage != 0
+        (e.time_range.start, e.self_cpu_memory_usage) for e in prof.events() if e.self_cpu_memory_usage != 0
     )
     running = peak = 0
     for _, change in changes:
