@@ -1,6 +1,7 @@
-"""The benchmark command: --help, a tiny run writing the CSV and the markdown table."""
+"""The benchmark command: its options, a tiny run writing the CSV and the markdown table, the oracle."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -24,15 +25,40 @@ from hiercourse.errors import DataError
 from hiercourse.models import build_model
 
 
-def test_help_documents_every_option():
+def test_help_runs_as_a_command():
     completed = subprocess.run(
         [sys.executable, "-m", "hiercourse.bench", "--help"], capture_output=True, text=True, check=True
     )
-    for option in ("--dataset", "--interactions", "--items", "--root", "--models", "--seeds", "--epochs",
-                   "--dim", "--max-len", "--batch-size", "--time-budget", "--out", "--fast"):
-        assert option in completed.stdout
-    for action in parser()._actions:  # every option has a help text
-        assert action.help, action.option_strings
+    assert completed.returncode == 0 and completed.stdout.startswith("usage: python -m hiercourse.bench")
+
+
+def test_options_parse_into_the_config_they_name():
+    from hiercourse.bench import config_from_args
+
+    def config(*argv):
+        return config_from_args(parser().parse_args(list(argv)))
+
+    got = config("--dataset", "shop", "--shop-size", "tiny", "--min-events", "4", "--models", "pop, dnn",
+                 "--seeds", "0,1", "--epochs", "5", "--patience", "2", "--dim", "8", "--max-len", "20",
+                 "--batch-size", "64", "--lr", "0.01", "--windows", "last", "--window-stride", "0",
+                 "--no-lr-decay", "--negatives", "0", "--time-budget", "0", "--device", "cpu", "--no-progress",
+                 "--out", "x.csv")
+    assert got == BenchConfig(dataset="shop", shop_size="tiny", min_events=4, models=("pop", "dnn"), seeds=(0, 1),
+                              epochs=5, patience=2, dim=8, max_len=20, batch_size=64, lr=0.01, all_windows=False,
+                              window_stride=None, lr_decay=False, negatives=None, time_budget=None, device="cpu",
+                              progress=False, out="x.csv")
+    # no options: the recipe's defaults survive the trip through the command line (each field's text form
+    # parses back to its value); only the output path is derived from the dataset's name
+    default = config()
+    assert default == dataclasses.replace(BenchConfig(), out="results/benchmark_ml-latest-small.csv")
+    # a window stride longer than the windows is clipped to them; --fast caps dim at 16 and epochs at 3
+    assert config("--max-len", "20", "--window-stride", "30").window_stride == 20
+    fast = config("--dataset", "shop", "--fast", "--dim", "64", "--epochs", "200")
+    assert (fast.fast, fast.dim, fast.epochs, fast.out) == (True, 16, 3, "results/benchmark_shop_fast.csv")
+    own = config("--interactions", "logs/my_log.csv")
+    assert own.dataset is None and own.out == "results/benchmark_my_log.csv"
+    with pytest.raises(DataError, match="--items goes with --interactions"):
+        config("--items", "items.csv")
 
 
 def test_tiny_run_writes_csv_and_markdown(tmp_path, capsys):
@@ -43,14 +69,42 @@ def test_tiny_run_writes_csv_and_markdown(tmp_path, capsys):
     runs = pd.read_csv(out)
     assert list(runs.columns[: len(CSV_COLUMNS)]) == CSV_COLUMNS
     assert runs[["model", "seed"]].values.tolist() == [["pop", 0], ["pop", 1], ["dnn", 0], ["dnn", 1]]
-    metrics = runs[["ndcg@10", "hr@10", "mrr", "sampled_ndcg@10", "sampled_hr@10", "sampled_mrr"]]
+    metric_names = ["ndcg@10", "hr@10", "mrr", "sampled_ndcg@10", "sampled_hr@10", "sampled_mrr"]
+    metrics = runs[metric_names]
     assert ((metrics >= 0) & (metrics <= 1)).all().all()
     assert (runs["sampled_hr@10"] >= runs["hr@10"]).all()  # 100 negatives are easier than every item
-    assert (runs.loc[runs["model"] == "dnn", "epochs"] >= 1).all()
-    assert (runs.loc[runs["model"] == "dnn", "parameters"] > 0).all()
+    # most popular has no seed and the sampled negatives are drawn with seed 0: both pop rows are identical
+    pop = runs[runs["model"] == "pop"]
+    assert pop[metric_names + ["parameters", "epochs"]].nunique().eq(1).all()
+    # the reported sizes are the models' own: one count per item for pop, every weight of the fast DNN
+    config = BenchConfig(dataset="shop", fast=True)
+    split = load_split(config)
+    dnn_weights = sum(p.numel() for p in build_model("dnn", split, dim=config.dim, max_len=config.max_len).parameters())
+    assert pop["parameters"].tolist() == [split.n_items] * 2
+    dnn = runs[runs["model"] == "dnn"]
+    assert dnn["parameters"].tolist() == [dnn_weights] * 2
+    # patience 10 > 3 epochs: a DNN run ends after the fast recipe's epochs unless the time budget ran out first
+    assert all(epochs == config.epochs or stopped == "time budget"
+               for epochs, stopped in zip(dnn["epochs"], dnn["stopped"]))
+    assert (pop["epochs"] == 0).all() and (pop["stopped"] == "closed form").all()
     table = out.with_suffix(".md").read_text()
-    assert "| pop | 2 |" in table and "| dnn | 2 |" in table and "python -m hiercourse.bench" in table
-    assert "| pop | 2 |" in capsys.readouterr().out
+    assert "python -m hiercourse.bench" in table
+    assert table.strip() in capsys.readouterr().out
+    # each model's row holds the mean ± std over the two seeds
+    summary = summarise_runs(runs)
+
+    def cells(line):
+        return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    header = next(cells(line) for line in table.splitlines() if line.startswith("| model |"))
+    rows = {cells(line)[0]: cells(line) for line in table.splitlines() if line.startswith(("| pop |", "| dnn |"))}
+    assert set(rows) == {"pop", "dnn"}
+    for model, row in rows.items():
+        assert row[1] == "2"  # seeds
+        for column, name in (("ndcg@10", "NDCG@10"), ("hr@10", "HR@10")):
+            mean, _, std = row[header.index(name)].partition(" ± ")  # a std of 0 is not printed
+            assert float(mean) == pytest.approx(summary.loc[model, column], abs=5e-5)
+            assert float(std or 0) == pytest.approx(summary.loc[model, f"{column}_std"], abs=5e-5)
 
 
 def test_own_log_without_items_gets_a_learned_hierarchy(tmp_path):
@@ -62,6 +116,12 @@ def test_own_log_without_items_gets_a_learned_hierarchy(tmp_path):
     paths = np.asarray(split.item_paths)
     assert paths.shape == (split.n_items + 1, 2) and (paths[1:] > 0).all()
     assert split.taxonomy.source.startswith("learned")
+    assert paths[0].tolist() == [0, 0]  # the padding item sits in no node
+    for level in range(2):  # node ids are 1..n at each level, none skipped
+        assert set(np.unique(paths[1:, level])) == set(range(1, paths[:, level].max() + 1))
+        assert len(split.node_names[level]) == paths[:, level].max() + 1
+    # a tree: every fine node lies in exactly one coarse node
+    assert (pd.DataFrame(paths[1:], columns=["coarse", "fine"]).groupby("fine")["coarse"].nunique() == 1).all()
 
 
 def test_every_registered_model_trains_scores_and_never_recommends_padding():
@@ -108,12 +168,22 @@ def test_the_shop_oracle_is_a_ceiling_and_needs_a_truth(tmp_path):
     oracle = build_model("oracle", split)
     assert isinstance(oracle, ShopOracle)
     oracle.fit(split)
-    assert 0.5 < oracle.p_same < 0.95  # sessions of 1 + Poisson(3) items mostly go on
-    ndcg = evaluate(oracle, split, sampled_negatives=None)["ndcg@10"]
-    assert ndcg > 3 * evaluate(MostPopular().fit(split), split, sampled_negatives=None)["ndcg@10"]
-    assert 0.6 < ndcg < 0.75  # results/benchmark_shop.md: oracle 0.6818 on this seed-0 shop
+    # a session stays in one category, so every consecutive training pair is in one category except, at
+    # most, the n_sessions - 1 pairs per user that cross from one session to the next: a lower bound
+    users, _ = split.train_interactions()
+    pairs = int((users[1:] == users[:-1]).sum())
+    sessions = pd.Series(split.truth["n_sessions"], index=np.asarray(split.truth["user_ids"]).astype(np.int64))
+    crossings = int((sessions.loc[split.idmap.decode_users(np.arange(split.n_users))] - 1).sum())
+    assert 1 - crossings / pairs <= oracle.p_same < 1
+    metrics = evaluate(oracle, split, sampled_negatives=None)
+    assert metrics["ndcg@10"] > 3 * evaluate(MostPopular().fit(split), split, sampled_negatives=None)["ndcg@10"]
+    # the oracle learns nothing random: results/benchmark_shop.md (oracle row, the seed-0 small shop) gives
+    # NDCG@10 0.6818, HR@10 0.8354, MRR 0.6433
+    assert (round(metrics["ndcg@10"], 4), round(metrics["hr@10"], 4), round(metrics["mrr"], 4)) == \
+        (0.6818, 0.8354, 0.6433)
     log = tmp_path / "log.csv"
-    pd.DataFrame({"user": [1] * 4 + [2] * 4, "item": [1, 2, 3, 4] * 2, "timestamp": list(range(8))}).to_csv(log, index=False)
+    pd.DataFrame({"user": [1] * 4 + [2] * 4, "item": [1, 2, 3, 4] * 2,
+                  "timestamp": list(range(8))}).to_csv(log, index=False)
     with pytest.raises(DataError, match="ground truth"):
         build_model("oracle", load_split(BenchConfig(dataset=None, interactions=str(log))))
 

@@ -46,7 +46,11 @@ def test_shapes_and_finite_loss(name):
     loss = model.loss(seq, targets)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    assert model.item_embedding.weight.grad is not None
+    grad = model.item_embedding.weight.grad
+    # the padding row is read only where the mask zeroes it and never scored: its gradient is exactly zero;
+    # the full softmax scores every real item, so each of their rows learns something
+    assert torch.equal(grad[0], torch.zeros(DIM))
+    assert (grad[1:].abs().sum(1) > 0).all()
 
 
 @pytest.mark.parametrize("name", SEQUENCE)
@@ -61,6 +65,13 @@ def test_causal_prefix_states(name):
         a, b = model.hidden(seq), model.hidden(changed)
     assert torch.allclose(a[:, : t + 1], b[:, : t + 1], atol=1e-5)
     assert not torch.allclose(a[:, t + 1:], b[:, t + 1:], atol=1e-5)
+    # one item changed at t + 1: the states before it stay, the state at t + 1 moves in every row
+    one = seq.clone()
+    one[:, t + 1] = seq[:, t + 1] % N_ITEMS + 1
+    with torch.no_grad():
+        c = model.hidden(one)
+    assert torch.allclose(a[:, : t + 1], c[:, : t + 1], atol=1e-5)
+    assert ((a[:, t + 1] - c[:, t + 1]).abs().amax(1) > 1e-5).all()
 
 
 @pytest.mark.parametrize("name", SEQUENCE)
@@ -73,6 +84,51 @@ def test_padding_is_masked(name):
         model.item_embedding.weight[0] = torch.randn(DIM) * 10
         after = model.hidden(seq)
     assert torch.allclose(before[:, 3:], after[:, 3:], atol=1e-5)
+
+
+def _layer_norm(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
+    mean, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
+    return (x - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+
+
+def test_dnn_state_is_the_mlp_of_the_running_mean():
+    """DNN: the state at t is LayerNorm(m_t + W2 relu(W1 m_t + b1) + b2), m_t = the mean of the real items'
+    embeddings up to t (zero before the first one), computed here position by position."""
+    model = build("dnn")
+    seq = batch()
+    seq[1, 5] = 0  # a gap inside the history is not counted either
+    enc = model.encoder
+    first, second = enc.mlp[0], enc.mlp[3]
+    with torch.no_grad():
+        got = model.hidden(seq)
+        emb = model.item_embedding.weight
+        for b in range(len(seq)):
+            for t in range(LENGTH):
+                real = [int(j) for j in seq[b, : t + 1] if j > 0]
+                m = emb[real].mean(0) if real else torch.zeros(DIM)
+                mlp = second.weight @ torch.relu(first.weight @ m + first.bias) + second.bias
+                assert torch.allclose(got[b, t], _layer_norm(m + mlp, enc.norm), atol=1e-5), (b, t)
+
+
+def test_gru4rec_state_is_the_gru_recurrence():
+    """GRU4Rec: h_t = (1 - z) * n + z * h_{t-1} with r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),
+    z = sigmoid(W_iz x + b_iz + W_hz h + b_hz), n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h_0 = 0,
+    x = the item's embedding (zero for padding); the state is then W_p h_t + b_p. Written out by hand."""
+    model = build("gru4rec")
+    seq = batch()
+    gru, project = model.encoder.gru, model.encoder.project
+    w_i, w_h = gru.weight_ih_l0.chunk(3), gru.weight_hh_l0.chunk(3)  # (reset, update, new) gates
+    b_i, b_h = gru.bias_ih_l0.chunk(3), gru.bias_hh_l0.chunk(3)
+    with torch.no_grad():
+        got = model.hidden(seq)
+        x = model.item_embedding.weight[seq] * (seq > 0).unsqueeze(-1)
+        h = torch.zeros(len(seq), DIM)
+        for t in range(LENGTH):
+            r = torch.sigmoid(x[:, t] @ w_i[0].T + b_i[0] + h @ w_h[0].T + b_h[0])
+            z = torch.sigmoid(x[:, t] @ w_i[1].T + b_i[1] + h @ w_h[1].T + b_h[1])
+            n = torch.tanh(x[:, t] @ w_i[2].T + b_i[2] + r * (h @ w_h[2].T + b_h[2]))
+            h = (1 - z) * n + z * h
+            assert torch.allclose(got[:, t], h @ project.weight.T + project.bias, atol=1e-5), t
 
 
 def test_loss_ignores_padding_targets():

@@ -9,19 +9,18 @@ import pytest
 import torch
 from sklearn.metrics import ndcg_score
 
+from hiercourse.csr import dense_mask as seen_mask
 from hiercourse.datasets.schema import InteractionData, tidy_interactions, tidy_items
 from hiercourse.evaluation import (
     candidate_mask,
     evaluate,
     hit_rate,
-    item_popularity,
     mrr,
     ndcg,
     rank_users,
     ranks_from_scores,
     sample_negatives,
     scoring,
-    seen_mask,
 )
 from hiercourse.preprocessing import leave_one_out
 
@@ -219,9 +218,9 @@ def test_groups_cover_every_user():
     assert set(result["by_popularity"].index) <= {"head", "tail"}
 
 
-def test_item_popularity_counts_train_parts_only():
+def test_item_counts_count_train_parts_only():
     split = _tiny_split()
-    counts = item_popularity(split)
+    counts = split.item_counts()
     assert counts[0] == 0
     assert counts.sum() == sum(max(n - 2, 0) for n in np.diff(split.offsets))
 

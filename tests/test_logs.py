@@ -186,7 +186,8 @@ def test_unmapped_event_values_are_an_error_naming_column_values_and_fix(tmp_pat
 
 def test_an_unrecognised_column_of_event_words_is_reported(tmp_path):
     log = write(tmp_path, "log.csv", "user,item,status\n1,2,pv\n1,3,buy\n")
-    with pytest.warns(DataWarning, match=r"column 'status' holds event words.*every row counts as click.*event='status'"):
+    expected = r"column 'status' holds event words.*every row counts as click.*event='status'"
+    with pytest.warns(DataWarning, match=expected):
         data = read_interactions(log)
     assert (data.interactions["event"] == "click").all()
     read = read_quietly(log, event="status").interactions["event"].astype(str).tolist()

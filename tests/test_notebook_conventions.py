@@ -49,7 +49,8 @@ def test_chapter_follows_course_conventions(path):
     assert len(params) == 1 and "FAST" in params[0].source, "one `parameters` cell that sets FAST"
     intro = nb.cells[0].source.lower()
     assert nb.cells[0].cell_type == "markdown" and "objective" in intro and "run time" in intro
-    exercises = [c for c in nb.cells if c.cell_type == "markdown" and re.search(r"^(#+\s*|\*\*)\s*(\S+\s+)?exercise", c.source, re.I | re.M)]
+    heading = re.compile(r"^(#+\s*|\*\*)\s*(\S+\s+)?exercise", re.I | re.M)
+    exercises = [c for c in nb.cells if c.cell_type == "markdown" and heading.search(c.source)]
     solutions = [c for c in code if "solution" in _tags(c)]
     assert len(exercises) >= 3 and len(solutions) >= 3, f"{len(exercises)} exercises, {len(solutions)} solutions"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"

@@ -23,8 +23,9 @@ from hiercourse.run import chapters
 #   corrected CNN's parameter count (computed by hand in tests/test_mnist.py);
 # - each range holds the value the chapter recorded in its committed fast-mode outputs (made by
 #   `python3 course.py run --inplace`; the last commit touching each notebook: 663b8bb for 06,
-#   62fd308 for 01-03, 07 and 08, bf693e6 for 09), quoted as "committed" below; tests/test_notebook_conventions.py checks the committed records
-#   against this table without a kernel, so a range that stops holding its source fails there first.
+#   62fd308 for 01-03, 07 and 08, bf693e6 for 09), quoted as "committed" below;
+#   tests/test_notebook_conventions.py checks the committed records against this table without a
+#   kernel, so a range that stops holding its source fails there first.
 #   The width is a judgement, not a measurement (one seed, one machine): training a few epochs on
 #   another CPU or torch build rounds differently; each range keeps the chapter's reading (e.g. far
 #   above most popular), and ORDERS below holds the comparisons the chapters draw.
@@ -113,8 +114,10 @@ ORDERS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
         (("test_ndcg@10", "SASRec"), ("test_ndcg@10", "most popular")),
         # section 5: "the next-node accuracy ... there beta should beat the raw counts" (committed 0.943 vs
         # 0.754 for departments, 0.818 vs 0.630 for categories)
-        (("interest_recovery", "department", "next_node_acc_beta"), ("interest_recovery", "department", "next_node_acc_naive")),
-        (("interest_recovery", "category", "next_node_acc_beta"), ("interest_recovery", "category", "next_node_acc_naive")),
+        (("interest_recovery", "department", "next_node_acc_beta"),
+         ("interest_recovery", "department", "next_node_acc_naive")),
+        (("interest_recovery", "category", "next_node_acc_beta"),
+         ("interest_recovery", "category", "next_node_acc_naive")),
     ],
 }
 

@@ -44,7 +44,8 @@ OPTIONAL_MODULES = {
 RUNTIME_ONLY = {
     "ipykernel": "hiercourse-run (nbclient) executes the chapters in the 'python3' kernel it provides",
 }
-LOCAL_MODULES = {"hiercourse", "conftest", "course"}
+# the package, the root scripts, and test modules that import each other (tests/ is on sys.path under pytest)
+LOCAL_MODULES = {"hiercourse", "conftest", "course"} | {p.stem for p in (REPO / "tests").glob("*.py")}
 
 
 def _source_files(pattern: str) -> list[Path]:

@@ -72,7 +72,7 @@ def test_tree_shares_counts_and_nesting():
     leaf = shares[shares["level"] == 1].set_index("node")["share"]
     assert leaf["A > a1"] == pytest.approx(0.5)
     assert set(shares.loc[shares["level"] == 1, "parent"]) == {"A", "B"}
-    for level, group in shares.groupby("level"):
+    for _level, group in shares.groupby("level"):
         assert group["share"].sum() == pytest.approx(1.0)
 
 

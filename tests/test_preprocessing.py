@@ -327,7 +327,8 @@ def _regular_split(n_users: int, per_user: int = 12, n_items: int = 20_000, seed
 def test_split_accessors_are_vectorised_over_users():
     """history / seen / train_windows / targets run the same Python lines for 500 users as for 50,000:
     the per-user work happens inside numpy, not in a Python loop (a count, not a timing)."""
-    assert _python_lines(lambda: [x for x in range(100)]) > _python_lines(lambda: [x for x in range(10)])  # the counter sees loops
+    # the counter sees loops
+    assert _python_lines(lambda: [x for x in range(100)]) > _python_lines(lambda: [x for x in range(10)])
     (_, small), (items, big) = _regular_split(500), _regular_split(50_000)
     calls = {
         "history": lambda s: s.history("test", 50),
@@ -337,7 +338,7 @@ def test_split_accessors_are_vectorised_over_users():
     }
     for name, call in calls.items():
         call(small), call(big)  # first calls may import or cache
-        assert _python_lines(lambda: call(small)) == _python_lines(lambda: call(big)), name
+        assert _python_lines(lambda call=call: call(small)) == _python_lines(lambda call=call: call(big)), name
     # and the answers at scale equal the closed form: 11 items before the test target, left-padded to 50
     hist = big.history("test", 50).numpy()
     assert hist.shape == (50_000, 50) and (hist[:, :39] == 0).all()

@@ -157,7 +157,8 @@ def test_multi_head_attention_matches_torch(case):
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_encoder_block_matches_torch(norm_first, activation):
     torch.manual_seed(0)
-    ref = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation=activation, batch_first=True, norm_first=norm_first)
+    ref = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation=activation, batch_first=True,
+                                     norm_first=norm_first)
     ours = EncoderBlock(16, 4, 32, dropout=0.0, activation=activation, norm_first=norm_first)
     ours.load_state_dict(ref.state_dict())
     ref.eval(), ours.eval()
@@ -298,9 +299,6 @@ def test_peak_memory_counts_at_least_the_live_tensors():
     assert peak_memory_bytes(both_alive) > peak_memory_bytes(one)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in hiercourse.scratch.measure.peak_memory_bytes: it sums the "
-                   "inclusive cpu_memory_usage of parent and child profiler events (aten::ones and its "
-                   "aten::empty), so every allocation counts twice and a freed one only once; see TEST_REVIEW.md")
 def test_peak_memory_is_the_largest_live_total():
     """By hand: 2,000 float32 = 8,000 bytes; 1,000 + 2,000 alive together = 12,000; five 8,000-byte
     temporaries made one after the other never hold more than 8,000 at once."""

@@ -80,7 +80,8 @@ def test_conv2d_matches_torch_and_output_size_formula(case):
 
 def test_conv2d_float32_tolerance():
     gen = torch.Generator().manual_seed(0)
-    x, w, b = torch.randn(4, 3, 28, 28, generator=gen), torch.randn(8, 3, 3, 3, generator=gen), torch.randn(8, generator=gen)
+    x = torch.randn(4, 3, 28, 28, generator=gen)
+    w, b = torch.randn(8, 3, 3, 3, generator=gen), torch.randn(8, generator=gen)
     torch.testing.assert_close(conv2d(x, w, b, padding=1), F.conv2d(x, w, b, padding=1), atol=ATOL32, rtol=0)
 
 
@@ -153,7 +154,8 @@ def test_pools_match_torch(case, count_include_pad):
 def test_manual_pool_backwards(case, count_include_pad):
     x, kernel, stride, padding = case
     x.requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: ManualAvgPool2d.apply(t, kernel, stride, padding, count_include_pad), (x,))
+    assert torch.autograd.gradcheck(
+        lambda t: ManualAvgPool2d.apply(t, kernel, stride, padding, count_include_pad), (x,))
     # random doubles have no ties, so the max-pool gradient is well defined
     assert torch.autograd.gradcheck(lambda t: ManualMaxPool2d.apply(t, kernel, stride, padding), (x,))
     upstream = torch.randn_like(ManualMaxPool2d.apply(x, kernel, stride, padding))
@@ -210,7 +212,8 @@ def test_receptive_field_matches_gradient_footprint(layers):
 
 def test_parameter_counts_match_torch():
     assert conv2d_param_count(3, 8, 3, groups=1) == sum(p.numel() for p in nn.Conv2d(3, 8, 3).parameters())
-    assert conv2d_param_count(4, 8, (3, 1), groups=2, bias=False) == nn.Conv2d(4, 8, (3, 1), groups=2, bias=False).weight.numel()
+    grouped = nn.Conv2d(4, 8, (3, 1), groups=2, bias=False)
+    assert conv2d_param_count(4, 8, (3, 1), groups=2, bias=False) == grouped.weight.numel()
     assert dense_param_count(20, 10) == sum(p.numel() for p in nn.Linear(20, 10).parameters())
 
 
@@ -218,9 +221,11 @@ def test_cross_correlation_vs_true_convolution():
     image = torch.arange(25, dtype=torch.float64).view(5, 5) ** 1.5
     kernel = torch.tensor([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0], [4.0, 0.0, 0.0]], dtype=torch.float64)
     true_conv = convolve2d_true(image, kernel)
-    np.testing.assert_allclose(true_conv.numpy(), scipy.signal.convolve2d(image.numpy(), kernel.numpy(), mode="valid"), atol=1e-9)
+    reference = scipy.signal.convolve2d(image.numpy(), kernel.numpy(), mode="valid")
+    np.testing.assert_allclose(true_conv.numpy(), reference, atol=1e-9)
     xcorr = conv2d(image[None, None], kernel[None, None])[0, 0]
-    np.testing.assert_allclose(xcorr.numpy(), scipy.signal.correlate2d(image.numpy(), kernel.numpy(), mode="valid"), atol=1e-9)
+    reference = scipy.signal.correlate2d(image.numpy(), kernel.numpy(), mode="valid")
+    np.testing.assert_allclose(xcorr.numpy(), reference, atol=1e-9)
     assert not torch.allclose(true_conv, xcorr)
 
 
@@ -243,8 +248,8 @@ def test_activations_and_losses_match_torch(n, k, spread, seed):
     torch.testing.assert_close(softmax(logits), torch.softmax(logits, -1), atol=ATOL64, rtol=0)
     torch.testing.assert_close(log_softmax(logits), torch.log_softmax(logits, -1), atol=ATOL64, rtol=1e-12)
     for reduction in ("mean", "sum", "none"):
-        torch.testing.assert_close(cross_entropy(logits, targets, reduction), F.cross_entropy(logits, targets, reduction=reduction),
-                                   atol=ATOL64, rtol=1e-12)
+        torch.testing.assert_close(cross_entropy(logits, targets, reduction),
+                                   F.cross_entropy(logits, targets, reduction=reduction), atol=ATOL64, rtol=1e-12)
 
 
 def test_softmax_is_stable_for_huge_logits_and_fully_masked_rows():
