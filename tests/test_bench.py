@@ -111,7 +111,7 @@ def test_the_shop_oracle_is_a_ceiling_and_needs_a_truth(tmp_path):
     assert 0.5 < oracle.p_same < 0.95  # sessions of 1 + Poisson(3) items mostly go on
     ndcg = evaluate(oracle, split, sampled_negatives=None)["ndcg@10"]
     assert ndcg > 3 * evaluate(MostPopular().fit(split), split, sampled_negatives=None)["ndcg@10"]
-    assert 0.6 < ndcg < 0.75  # results/benchmark_shop.md: oracle 0.6818 on this seed-0 shop
+    assert 0.6 < ndcg < 0.75  # hiercourse/results/benchmark_shop.md: oracle 0.6818 on this seed-0 shop
     log = tmp_path / "log.csv"
     pd.DataFrame({"user": [1] * 4 + [2] * 4, "item": [1, 2, 3, 4] * 2, "timestamp": list(range(8))}).to_csv(log, index=False)
     with pytest.raises(DataError, match="ground truth"):
