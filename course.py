@@ -3,6 +3,7 @@
 
     python3 course.py run [chapters...] [--full] [--inplace]   execute the chapters, print a table
     python3 course.py test [pytest args...]                     run the whole test suite
+    python3 course.py editions [--check]                        write the student edition (student/) from notebooks/
 
 Each command creates (or reuses) the virtual environment ``.venv`` next to this
 file, installs the pinned requirements (``requirements-lock.txt``) and the course
@@ -88,7 +89,7 @@ def ensure_env() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup"}:
+    if not argv or argv[0] not in {"run", "test", "setup", "editions"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -98,6 +99,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "run":
         cmd = [str(PYTHON), "-m", "hiercourse.run", *rest]
+    elif command == "editions":  # solutions out, a pointer in (hiercourse/editions.py)
+        cmd = [str(PYTHON), "-m", "hiercourse.editions", *rest]
     else:
         print(f"ruff check {' '.join(LINT_PATHS)} ...", flush=True)
         lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", *LINT_PATHS], cwd=ROOT, env=env)

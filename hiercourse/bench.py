@@ -6,11 +6,13 @@ Each (model, seed) run builds the model, trains it (the one trainer for neural
 models, ``fit(split)`` for baselines), evaluates it on the test items with
 ``hiercourse.evaluation.evaluate`` (full ranking; sampled metrics beside them)
 and appends one row to the CSV. At the end a markdown table (mean ± std over
-seeds) is printed and written next to the CSV (same name, ``.md``).
+seeds) is printed and written next to the CSV (same name, ``.md``). By default both go
+into the package's results folder (``hiercourse/results/``), where
+``hiercourse.results.load_results`` reads them.
 
 Examples::
 
-    python -m hiercourse.bench --dataset ml-latest-small --seeds 0,1,2 --out results/benchmark_ml-latest-small.csv
+    python -m hiercourse.bench --dataset ml-latest-small --seeds 0,1,2
     python -m hiercourse.bench --interactions my_log.csv --items my_items.csv --models pop,sasrec,hier-sasrec
     python -m hiercourse.bench --dataset shop --fast --models pop,dnn --out /tmp/fast.csv
 """
@@ -153,7 +155,8 @@ class BenchConfig:
                                                           action="store_false"))
     out: str | None = field(default=None, metadata=_option(
         "where to write the CSV (the markdown table goes next to it, .md); default "
-        "results/benchmark_<dataset>.csv", "run", metavar="CSV"))
+        "benchmark_<dataset>.csv in the package's results folder (hiercourse/results/, read by "
+        "hiercourse.results.load_results)", "run", metavar="CSV"))
 
     def __post_init__(self) -> None:
         if self.fast:  # a check that the machinery works, not a measurement
@@ -421,6 +424,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if values["window_stride"]:
         values["window_stride"] = min(values["window_stride"], values["max_len"])
     name = Path(args.interactions).stem if args.interactions else args.dataset
+    # the working folder, never the installed package: the shipped tables (hiercourse/results/) are
+    # replaced on purpose only, with --out hiercourse/results/... in a checkout
     values["out"] = args.out or f"results/benchmark_{name}{'_fast' if args.fast else ''}.csv"
     return BenchConfig(**values)
 

@@ -1,6 +1,7 @@
 """Bring every chapter in line with the course conventions (nbdev-clean style).
 
-Sets the first code cell to the one Colab install cell and drops volatile metadata.
+Sets the first code cell to the one Colab install cell, collapses every solution cell (in Jupyter and
+on the site: ``hiercourse.editions.mark_solutions``) and drops volatile metadata.
 Usage: python scripts/tidy_chapters.py [notebooks/NN_*.ipynb ...]   (default: all chapters)
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 
+from hiercourse.editions import mark_solutions
 from hiercourse.notebook import COLAB_INSTALL_CELL
 from hiercourse.run import chapters, tidy
 
@@ -19,6 +21,7 @@ def tidy_chapter(path: Path) -> bool:
     before = nbformat.writes(nb)
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     first_code.source = COLAB_INSTALL_CELL
+    mark_solutions(nb)
     tidy(nb)
     changed = nbformat.writes(nb) != before
     if changed:

@@ -177,7 +177,7 @@ def test_the_shop_oracle_is_a_ceiling_and_needs_a_truth(tmp_path):
     assert 1 - crossings / pairs <= oracle.p_same < 1
     metrics = evaluate(oracle, split, sampled_negatives=None)
     assert metrics["ndcg@10"] > 3 * evaluate(MostPopular().fit(split), split, sampled_negatives=None)["ndcg@10"]
-    # the oracle learns nothing random: results/benchmark_shop.md (oracle row, the seed-0 small shop) gives
+    # the oracle learns nothing random: hiercourse/results/benchmark_shop.md (oracle row, the seed-0 small shop) gives
     # NDCG@10 0.6818, HR@10 0.8354, MRR 0.6433
     assert (round(metrics["ndcg@10"], 4), round(metrics["hr@10"], 4), round(metrics["mrr"], 4)) == \
         (0.6818, 0.8354, 0.6433)

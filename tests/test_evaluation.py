@@ -269,7 +269,7 @@ def test_most_popular_on_movielens_matches_a_reference_and_the_benchmark(real_da
     assert result["ndcg@10"] == pytest.approx(gain.mean(), abs=1e-9)
     assert result["hr@10"] == pytest.approx((ranks <= 10).mean(), abs=1e-9)
     assert result["mrr"] == pytest.approx((1 / ranks).mean(), abs=1e-9)
-    # and the benchmark's pop row (results/benchmark_ml-latest-small.md, 4 decimals; deterministic:
+    # and the benchmark's pop row (hiercourse/results/benchmark_ml-latest-small.md, 4 decimals; deterministic:
     # most-popular has no seed, the sampled metrics use seed 0 in both)
     assert [round(result[key], 4) for key in ("ndcg@10", "hr@10", "mrr", "sampled_ndcg@10", "sampled_hr@10")] == [
         0.0178, 0.0377, 0.0179, 0.3538, 0.5934]

@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from hiercourse.editions import EXERCISE, instructor_problems
 from hiercourse.notebook import COLAB_INSTALL_CELL, read_records
 from hiercourse.run import chapters
 
@@ -49,12 +50,18 @@ def test_chapter_follows_course_conventions(path):
     assert len(params) == 1 and "FAST" in params[0].source, "one `parameters` cell that sets FAST"
     intro = nb.cells[0].source.lower()
     assert nb.cells[0].cell_type == "markdown" and "objective" in intro and "run time" in intro
-    heading = re.compile(r"^(#+\s*|\*\*)\s*(\S+\s+)?exercise", re.I | re.M)
-    exercises = [c for c in nb.cells if c.cell_type == "markdown" and heading.search(c.source)]
+    exercises = [c for c in nb.cells if c.cell_type == "markdown" and EXERCISE.search(c.source)]
     solutions = [c for c in code if "solution" in _tags(c)]
     assert len(exercises) >= 3 and len(solutions) >= 3, f"{len(exercises)} exercises, {len(solutions)} solutions"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_exercise_is_followed_by_its_tagged_collapsed_solution(path):
+    """The instructor edition: each exercise's next code cell is its worked solution, tagged `solution` (what the
+    student edition drops) and collapsed in Jupyter (`source_hidden`) and on the site (tag `hide-input`)."""
+    assert instructor_problems(_load(path)) == []
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

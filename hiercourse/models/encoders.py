@@ -189,7 +189,7 @@ class GRU4Rec(SequenceRecommender):
     """GRU4Rec: the recurrent reference. Taught in chapter 07.
 
     Its recurrent state moves slowly with small steps: the course's recipe gives it a
-    larger learning rate (chapter 09's benchmark, ``results/``).
+    larger learning rate (chapter 09's benchmark, ``hiercourse/results/``).
     """
 
     training_defaults = {"lr": 5e-3}

@@ -1,0 +1,72 @@
+"""The benchmark's tables, shipped with the package: list them, load one, read how it was made.
+
+Taught in chapter 09.
+
+Each table is two files in this folder (``hiercourse/results/``): a CSV with one row per
+model and seed, written by ``python -m hiercourse.bench``, and beside it a markdown file of
+the same name, its provenance (the command that made it, the date, the machine and its
+load, the data and the recipe, then the table of means ± std over seeds). They are package
+data (pyproject.toml's ``[tool.setuptools.package-data]``), so chapter 09 reads them the same
+way from a checkout, on Colab and after ``pip install``. The benchmark writes here by default
+(``--out``), so a new run replaces the table it reproduces.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from hiercourse.errors import DataError
+
+__all__ = ["RESULTS_DIR", "list_results", "load_results", "results_provenance"]
+
+#: The folder holding the tables (inside the installed package).
+RESULTS_DIR = Path(__file__).resolve().parent
+
+
+def _csv_path(name: str | os.PathLike) -> Path:
+    """The CSV of a table: a name in ``RESULTS_DIR`` (``"benchmark_shop"``, ``.csv`` optional) or a path."""
+    path = Path(name)
+    if path.suffix != ".csv":
+        path = path.with_name(path.name + ".csv")
+    if path.parent == Path("."):
+        path = RESULTS_DIR / path.name
+    if not path.is_file():
+        raise DataError(
+            f"no benchmark table {str(name)!r} (looked for {path}); the package ships "
+            f"{', '.join(list_results()) or 'none'}; a table you made is read by its path "
+            "(the CSV that `python -m hiercourse.bench --out` wrote)"
+        )
+    return path
+
+
+def list_results() -> list[str]:
+    """The names of the tables in the package (``["benchmark_ml-latest-small", ...]``), sorted.
+
+    Each name is what :func:`load_results` and :func:`results_provenance` take. Taught in chapter 09.
+    """
+    return sorted(path.stem for path in RESULTS_DIR.glob("*.csv"))
+
+
+def load_results(name: str | os.PathLike) -> pd.DataFrame:
+    """The runs of one benchmark table: one row per model and seed (``hiercourse.bench.CSV_COLUMNS`` first).
+
+    ``name`` is a table of the package (one of :func:`list_results`, e.g. ``"benchmark_shop"``;
+    ``.csv`` may be added) or the path of a CSV the benchmark wrote elsewhere. Unknown names
+    raise ``DataError`` listing the tables there are. ``hiercourse.bench.markdown_table(runs)``
+    turns the frame into the mean ± std table. Taught in chapter 09.
+    """
+    return pd.read_csv(_csv_path(name))
+
+
+def results_provenance(name: str | os.PathLike) -> str:
+    """The markdown written beside a table (same name, ``.md``): command, date, machine, data, recipe, table.
+
+    ``name`` as for :func:`load_results`. Taught in chapter 09.
+    """
+    markdown = _csv_path(name).with_suffix(".md")
+    if not markdown.is_file():
+        raise DataError(f"{markdown} is missing: the benchmark writes it beside the CSV; re-run the command "
+                        "that made the table")
+    return markdown.read_text(encoding="utf-8")

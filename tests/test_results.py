@@ -1,0 +1,83 @@
+"""The benchmark's tables ship with the package (``hiercourse/results/``) and read through ``hiercourse.results``."""
+from __future__ import annotations
+
+import importlib.metadata as md
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hiercourse.bench import CSV_COLUMNS, config_from_args, parser
+from hiercourse.errors import DataError
+from hiercourse.results import RESULTS_DIR, list_results, load_results, results_provenance
+
+REPO = Path(__file__).resolve().parents[1]
+# the tables chapter 09 loads
+CHAPTER_09_TABLES = {"benchmark_ml-latest-small", "benchmark_shop", "budget300_ml-latest-small"}
+
+
+def test_every_table_has_its_provenance_and_reads():
+    names = list_results()
+    assert CHAPTER_09_TABLES <= set(names)
+    assert {p.stem for p in RESULTS_DIR.glob("*.md")} == set(names), "every CSV has its .md and every .md its CSV"
+    for name in names:
+        runs = load_results(name)
+        assert list(runs.columns[: len(CSV_COLUMNS)]) == CSV_COLUMNS, name
+        assert len(runs) and runs["seed"].notna().all(), name
+        provenance = results_provenance(name)
+        assert provenance.startswith("# Benchmark") and "- command: `python -m hiercourse.bench" in provenance, name
+        for model in runs["model"].unique():  # the .md's table describes this CSV's runs
+            assert f"| {model} | {(runs['model'] == model).sum()} |" in provenance, (name, model)
+
+
+def test_a_name_may_carry_csv_and_a_path_reads_a_table_made_elsewhere(tmp_path):
+    name = sorted(CHAPTER_09_TABLES)[0]
+    pd.testing.assert_frame_equal(load_results(name + ".csv"), load_results(name))
+    own = tmp_path / "mine.csv"
+    load_results(name).head(2).to_csv(own, index=False)
+    (tmp_path / "mine.md").write_text("# Benchmark: mine\n")
+    assert len(load_results(own)) == 2 and results_provenance(str(own)) == "# Benchmark: mine\n"
+
+
+def test_an_unknown_table_is_a_data_error_that_lists_the_tables():
+    with pytest.raises(DataError, match="benchmark_shop"):
+        load_results("benchmark_nope")
+    with pytest.raises(DataError, match="no benchmark table"):
+        results_provenance("benchmark_nope")
+
+
+def test_the_benchmark_never_writes_into_the_installed_package_by_default():
+    """A run lands in ./results/ of the working folder; load_results reads it from there by path."""
+    config = config_from_args(parser().parse_args(["--dataset", "shop"]))
+    assert Path(config.out) == Path("results/benchmark_shop.csv")
+    assert RESULTS_DIR not in Path(config.out).resolve().parents
+
+
+def _setuptools_builds_here() -> bool:
+    """pyproject.toml's licence expression needs setuptools >= 77 (then the build needs no download)."""
+    try:
+        return int(md.version("setuptools").split(".")[0]) >= 77
+    except md.PackageNotFoundError:
+        return False
+
+
+def test_the_wheel_holds_every_table(tmp_path):
+    """``pip wheel --no-deps`` of the package (copied out of the checkout, so no build folder lands there)."""
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "hiercourse", source / "hiercourse", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO / name, source / name)
+    isolation = ["--no-build-isolation"] if _setuptools_builds_here() else []  # else pip fetches setuptools
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--disable-pip-version-check", *isolation,
+         "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("hiercourse-*.whl")
+    inside = set(zipfile.ZipFile(wheel).namelist())
+    wanted = {f"hiercourse/results/{name}{suffix}" for name in list_results() for suffix in (".csv", ".md")}
+    assert wanted - inside == set(), "tables missing from the wheel"
+    assert "hiercourse/results/__init__.py" in inside
