@@ -28,7 +28,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from hiercourse.run import NOTEBOOKS, REPO, chapters, tidy
 
 __all__ = [
-    "SOLUTION_TAG", "SITE_HIDE_TAG", "STUDENT", "ANSWER_CELL", "EXERCISE", "is_solution", "mark_solutions", "instructor_problems",
+    "SOLUTION_TAG", "SITE_HIDE_TAG", "STUDENT", "ANSWER_CELL", "EXERCISE", "is_solution", "mark_solutions",
+    "instructor_problems",
     "solution_pointer", "student_notebook", "render", "write_student_edition", "check_student_edition", "main",
 ]
 
