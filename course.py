@@ -4,6 +4,7 @@
     python3 course.py run [chapters...] [--full] [--inplace]   execute the chapters, print a table
     python3 course.py test [pytest args...]                     run the whole test suite
     python3 course.py editions [--check]                        write the student edition (student/) from notebooks/
+    python3 course.py set-repo https://github.com/OWNER/REPO    the course's new address: pyproject, every chapter
 
 Each command creates (or reuses) the virtual environment ``.venv`` next to this
 file, installs the pinned requirements (``requirements-lock.txt``) and the course
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -88,14 +90,38 @@ def ensure_env() -> None:
     STAMP.write_text(wanted)
 
 
+def set_repo(url: str, root: Path = ROOT, python: Path = PYTHON) -> None:
+    """Make ``url`` the course's public address: ``[project.urls]`` in pyproject.toml (its one home), then every
+    chapter's "Open in Colab" badge and install cell (``hiercourse.notebook.set_repository_url``, run by ``python``).
+    """
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        sys.exit(f"set-repo: Colab opens notebooks from GitHub; give https://github.com/OWNER/REPO, not {url!r}")
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    urls = re.search(r"^\[project\.urls\]$.*?(?=^\[|\Z)", text, re.M | re.S)
+    old = re.search(r'^Repository\s*=\s*"([^"]+)"', urls.group(0), re.M).group(1)  # Homepage etc. may start with it
+    table = re.sub(f'"{re.escape(old)}(?=["/])', f'"{url}', urls.group(0))
+    pyproject.write_text(text[: urls.start()] + table + text[urls.end() :])
+    code = ("import sys\nfrom hiercourse.notebook import set_repository_url\n"
+            "for path in set_repository_url(sys.argv[1], sys.argv[2:]): print('rewrote', path)")
+    chapters = sorted(str(p) for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    subprocess.run([str(python), "-c", code, url, *chapters], env=env, check=True)
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup", "editions"}:
+    if not argv or argv[0] not in {"run", "test", "setup", "editions", "set-repo"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
     ensure_env()
     env = default_env(command)
     if command == "setup":
+        return 0
+    if command == "set-repo":
+        if len(rest) != 1:
+            sys.exit("usage: python3 course.py set-repo https://github.com/OWNER/REPO")
+        set_repo(rest[0])
         return 0
     if command == "run":
         cmd = [str(PYTHON), "-m", "hiercourse.run", *rest]

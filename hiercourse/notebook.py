@@ -1,4 +1,4 @@
-"""Small helpers every chapter uses: Colab detection, fast mode, recorded results.
+"""Small helpers every chapter uses: Colab detection and install, fast mode, recorded results.
 
 Recorded results follow microsoft/recommenders' ``store_metadata``/``read_notebook``
 idea: a chapter displays each key number under its own MIME type, so the executed
@@ -6,8 +6,11 @@ notebook carries it and tests can assert it without parsing text. Taught in chap
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +18,127 @@ import nbformat
 
 RECORD_MIME = "application/x.hiercourse+json"
 
-# The first code cell of every chapter: installs the package on Colab, does nothing elsewhere.
-COLAB_INSTALL_CELL = '''# On Colab, install the course package; elsewhere this cell does nothing.
-import importlib.util, subprocess, sys
-in_colab = importlib.util.find_spec("google") is not None and importlib.util.find_spec("google.colab") is not None
-if in_colab and importlib.util.find_spec("hiercourse") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "hiercourse @ git+https://github.com/hiercourse/hiercourse"], check=True)'''
+#: ``[project.urls]`` label of the course's public address in pyproject.toml (its one home).
+URL_LABEL = "Repository"
+#: Environment variable that replaces what the Colab install cell installs (a wheel, a path, a branch):
+#: tests/test_colab.py points it at a wheel built from the checkout.
+INSTALL_SPEC_VAR = "HIERCOURSE_INSTALL_SPEC"
+#: Folder of the student edition (chapters without solutions) at the repository root: the badges open it.
+STUDENT_FOLDER = "student"
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+_PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"  # present in a checkout only
+
+
+def _url_from_pyproject(text: str) -> str | None:
+    """``Repository`` of ``[project.urls]`` in the text of a pyproject.toml (a regex: tomllib is 3.11+)."""
+    section = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    found = section and re.search(rf'^\s*{URL_LABEL}\s*=\s*"([^"]+)"', section.group(1), re.M)
+    return found.group(1) if found else None
+
+
+def repository_url() -> str:
+    """The course's public address, e.g. ``"https://github.com/hiercourse/hiercourse"`` (a str).
+
+    Its one home is ``Repository`` in pyproject.toml's ``[project.urls]``. In a checkout
+    (pyproject.toml of ``hiercourse`` beside the package) that file is read, so an edit counts at
+    once; an installed package (a wheel, Colab) reads the same field from its metadata
+    (``importlib.metadata``: ``Project-URL: Repository, ...``). The Colab install cell and every
+    chapter's "Open in Colab" badge are made from it; ``python3 course.py set-repo URL`` changes it
+    everywhere. Raises LookupError when neither source has it. Taught in chapter 00.
+    """
+    if _PYPROJECT.is_file():
+        text = _PYPROJECT.read_text(encoding="utf-8")
+        if re.search(r'^name\s*=\s*"hiercourse"', text, re.M) and (url := _url_from_pyproject(text)):
+            return url
+    try:
+        entries = importlib.metadata.metadata("hiercourse").get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:
+        entries = []
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        if label.strip() == URL_LABEL:
+            return url.strip()
+    raise LookupError(f"no {URL_LABEL!r} in [project.urls]: neither {_PYPROJECT} nor installed hiercourse metadata")
+
+
+def colab_install_cell(url: str | None = None) -> str:
+    """Source of every chapter's first code cell, for the course at ``url`` (default :func:`repository_url`).
+
+    On Colab (``google.colab`` importable) without ``hiercourse`` it runs
+    ``pip install "hiercourse @ git+<url>"`` (or ``$HIERCOURSE_INSTALL_SPEC`` when set) and leaves
+    Colab's torch, numpy and pandas as they are (the package's requirements are loose); anywhere
+    else it does nothing. Taught in chapter 00.
+    """
+    url = url or repository_url()
+    return f'''# On Colab, install the course package; elsewhere this cell does nothing.
+import importlib, importlib.util, os, subprocess, sys
+on_colab = importlib.util.find_spec("google") is not None and importlib.util.find_spec("google.colab") is not None
+if on_colab and importlib.util.find_spec("hiercourse") is None:
+    # ${INSTALL_SPEC_VAR}, when set, says what to install instead (a wheel, a fork, a branch)
+    spec = os.environ.get("{INSTALL_SPEC_VAR}", "hiercourse @ git+{url}")
+    print(f"pip install {{spec}} ...")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)
+    importlib.invalidate_caches()'''
+
+
+def colab_url(notebook: str, url: str | None = None) -> str:
+    """Colab's address for the student edition of chapter file ``notebook`` (e.g. "00_start_here.ipynb")
+    of the GitHub repository at ``url`` (default :func:`repository_url`): ``.../blob/main/student/<notebook>``.
+
+    Raises ValueError for an address Colab cannot open (not ``https://github.com/<owner>/<repo>``).
+    Taught in chapter 00.
+    """
+    url = url or repository_url()
+    found = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", url)
+    if not found:
+        raise ValueError(f"Colab opens notebooks from GitHub: {url!r} is not https://github.com/<owner>/<repo>")
+    owner, repo = found.groups()
+    return f"https://colab.research.google.com/github/{owner}/{repo}/blob/main/{STUDENT_FOLDER}/{Path(notebook).name}"
+
+
+def colab_badge(notebook: str, url: str | None = None) -> str:
+    """The "Open in Colab" badge of chapter file ``notebook``: one markdown line, the top line of the
+    chapter's first markdown cell, linking :func:`colab_url` for the course at ``url``. Taught in chapter 00.
+    """
+    return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(notebook, url)})"
+
+
+def set_colab_cells(nb: nbformat.NotebookNode, notebook: str, url: str | None = None) -> bool:
+    """Give chapter ``nb`` (file name ``notebook``) the badge and install cell for ``url``; True if it changed.
+
+    Only two cells are touched: the badge becomes (or replaces) the top line of the first markdown
+    cell, and the first code cell's source becomes :func:`colab_install_cell` (outputs, execution
+    counts and metadata stay). ``course.py set-repo`` and ``scripts/new_chapter.py`` use it.
+    Taught in chapter 00.
+    """
+    url = url or repository_url()
+    changed = False
+    intro = next(cell for cell in nb.cells if cell.cell_type == "markdown")
+    lines = intro.source.split("\n")
+    badge = colab_badge(notebook, url)
+    if lines[0].startswith("[![Open In Colab]"):
+        new_source = "\n".join([badge, *lines[1:]])
+    else:
+        new_source = f"{badge}\n\n{intro.source}"
+    if new_source != intro.source:
+        intro.source, changed = new_source, True
+    install = next(cell for cell in nb.cells if cell.cell_type == "code")
+    if install.source != (cell_source := colab_install_cell(url)):
+        install.source, changed = cell_source, True
+    return changed
+
+
+def set_repository_url(url: str, notebooks: Iterable[str | os.PathLike]) -> list[Path]:
+    """Rewrite each chapter file in ``notebooks`` for the course at ``url`` (:func:`set_colab_cells`, nbformat 4,
+    so outputs and metadata are kept); returns the files that changed. Taught in chapter 00.
+    """
+    changed = []
+    for path in map(Path, notebooks):
+        nb = nbformat.read(path, as_version=4)
+        if set_colab_cells(nb, path.name, url):
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
 
 
 def in_colab() -> bool:

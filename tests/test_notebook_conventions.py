@@ -8,11 +8,17 @@ import nbformat
 import pytest
 
 from hiercourse.editions import EXERCISE, instructor_problems
-from hiercourse.notebook import COLAB_INSTALL_CELL, read_records
+from hiercourse.notebook import colab_badge, colab_install_cell, read_records, repository_url
 from hiercourse.run import chapters
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = chapters()
+
+
+def _pyproject_url() -> str:
+    """The course's public address from pyproject.toml itself (its one home), not through the package."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+; the course's .venv has it")
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 
 
 def _load(path):
@@ -32,6 +38,22 @@ def test_the_readme_lists_every_chapter_in_order():
     assert len(CHAPTERS) >= 10  # the course's ten chapters (00-09)
 
 
+def test_the_package_reads_the_course_address_from_pyproject():
+    assert repository_url() == _pyproject_url()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_opens_with_the_colab_badge_and_install_cell_of_the_course_address(path):
+    """Badge and install cell agree with pyproject.toml; `python3 course.py set-repo URL` rewrites both."""
+    nb = _load(path)
+    url = _pyproject_url()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert nb.cells[0].source.split("\n")[0] == colab_badge(path.name, url), (
+        f"the first line of the first cell must be the Open in Colab badge for {url} (course.py set-repo {url})"
+    )
+    assert code[0].source == colab_install_cell(url), f"first code cell must be the Colab install cell for {url}"
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_committed_records_meet_the_notebook_tests(path):
     """The ranges and orderings tests/test_notebooks.py asserts on a fresh run hold the committed run's
@@ -45,7 +67,6 @@ def test_committed_records_meet_the_notebook_tests(path):
 def test_chapter_follows_course_conventions(path):
     nb = _load(path)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code[0].source.strip() == COLAB_INSTALL_CELL.strip(), "first code cell must be the Colab install cell"
     params = [c for c in code if "parameters" in _tags(c)]
     assert len(params) == 1 and "FAST" in params[0].source, "one `parameters` cell that sets FAST"
     intro = nb.cells[0].source.lower()
