@@ -188,7 +188,7 @@ def plot_conv_window(size: int, kernel: int, stride: int = 1, padding: int = 0, 
         ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
         ax.set_title(title, fontsize=9)
     fig.suptitle(f"out = floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1) / {stride}) + 1 = {out}; "
-                 "blue: window of output (0,0), orange: of output (0,1)", fontsize=9)
+                 "blue: window of output (0,0), orange: of output (0,1), purple: both", fontsize=9)
     fig.tight_layout()
     return fig
 
