@@ -11,7 +11,9 @@ import math
 import papermill as pm
 import pytest
 
+from hiercourse.glossary import load_glossary
 from hiercourse.notebook import read_records
+from hiercourse.references import REFERENCES
 from hiercourse.run import chapters
 
 # name -> (low, high) or exact value; every chapter must record each listed name.
@@ -99,6 +101,23 @@ EXPECTED: dict[str, dict[str, object]] = {
         "benchmarks_loaded": ["ml-latest-small", "shop"],
         "protocol_ndcg": {"most popular": (0.02, 0.06), "item-KNN": (0.015, 0.08)},  # committed 0.0386, 0.0349
         "loss_ndcg": {"cross-entropy (all items)": (0.01, 0.1)},  # committed 0.0340
+    },
+    "14_appendix": {  # no training: the package's own data and the benchmark tables it ships
+        "n_references": len(REFERENCES),
+        "n_glossary_terms": len(load_glossary()),
+        "ml_density": (0.0169, 0.0171),  # 100,836 / (610 x 9,724)
+        "article_mnist_values_per_batch": 2_359_296,  # 64 x 64 x 24 x 24 (COURSE.md)
+        # read from hiercourse/results/benchmark_*.csv; the appendix's FAQ prose reads these, so a refreshed
+        # benchmark that changes them must change the prose too
+        "best_model_ml": "hier-sasrec",
+        "sasrec_vs_dnn_noise": False,  # committed +0.0106 ± 0.0021: the prose says order helps
+        "best_vs_pop_ratio": (2.0, 3.5),  # committed 2.7
+        "best_embedding_share": (0.8, 0.95),  # committed 0.891: mostly item embeddings
+        "sampled_first_vs_full_first": ["dnn", "hier-sasrec"],
+        "shop_share_of_oracle": (0.95, 1.0),  # committed 0.996
+        "hier_vs_flat_reading": {"ml-latest-small/dnn": "noise", "ml-latest-small/caser": "noise",
+                                 "ml-latest-small/sasrec": "noise", "shop/dnn": "worse", "shop/caser": "noise",
+                                 "shop/sasrec": "better"},
     },
 }
 

@@ -139,3 +139,82 @@ def plot_cost_vs_length(table: pd.DataFrame):
     fig.tight_layout()
     return fig
 
+
+
+def plot_conv_window(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1):
+    """One convolution layer on a square grid: the padded input, two windows, the output.
+
+    Left: the ``size`` x ``size`` input framed by ``padding`` zero cells (grey), the taps
+    of the window that makes output (0, 0) (blue) and of its right neighbour, output
+    (0, 1), one ``stride`` further (orange; cells both use are purple). Right: the output
+    grid, ``conv_output_size(size, kernel, stride, padding, dilation)`` per side, with the
+    same two outputs coloured. Raises ``DataError`` when the kernel does not fit.
+    Returns the Figure (axes 0: input, 1: output). Taught in chapter 04.
+    """
+    from matplotlib.colors import ListedColormap
+
+    from hiercourse.scratch.shapes import conv_output_size
+
+    out = conv_output_size(size, kernel, stride, padding, dilation)
+    full = size + 2 * padding
+    # codes: 0 input, 1 zero padding, 2 taps of output (0, 0), 3 taps of output (0, 1), 4 both
+    grid = np.ones((full, full), dtype=int)
+    grid[padding:padding + size, padding:padding + size] = 0
+    taps = dilation * np.arange(kernel)
+    first = np.zeros_like(grid, dtype=bool)
+    first[np.ix_(taps, taps)] = True
+    second = np.zeros_like(grid, dtype=bool)
+    if out > 1:
+        second[np.ix_(taps, taps + stride)] = True
+    grid[first] = 2
+    grid[second] = 3
+    grid[first & second] = 4
+    out_grid = np.zeros((out, out), dtype=int)
+    out_grid[0, 0] = 2
+    if out > 1:
+        out_grid[0, 1] = 3
+    cmap = ListedColormap(["#ffffff", "#d0d0d0", "#4c72b0", "#dd8452", "#8c5fa8"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [max(full, 1), max(out, 1)]})
+    for ax, image, title in (
+        (axes[0], grid, f"input {size}x{size}, padding {padding} (grey)\nkernel {kernel}, dilation {dilation}, "
+                        f"stride {stride}"),
+        (axes[1], out_grid, f"output {out}x{out}"),
+    ):
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=4)
+        n = image.shape[0]
+        ax.set_xticks(np.arange(-0.5, n, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, n, 1), minor=True)
+        ax.grid(which="minor", color="#888888", lw=0.5)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"out = floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1) / {stride}) + 1 = {out}; "
+                 "blue: window of output (0,0), orange: of output (0,1), purple: both", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_softmax_spread(weights: Mapping[str, object], d_k: int):
+    """How spread out softmax weights are, for scores with and without the ``1/sqrt(d_k)`` scale.
+
+    ``weights`` maps a label (e.g. ``"q.k (unscaled)"``, ``"q.k / sqrt(d_k)"``) to an array
+    ``[n_queries, n_keys]`` of softmax weights (rows sum to 1). Left: the first query's
+    weights, sorted; right: a histogram of every query's largest weight (1 = one-hot).
+    Returns the Figure. Taught in chapter 05.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for offset, (label, w) in enumerate(weights.items()):
+        w = _as_numpy(w)
+        first = np.sort(w[0])[::-1]
+        width = 0.8 / len(weights)
+        axes[0].bar(np.arange(len(first)) + offset * width, first, width=width, label=label)
+        axes[1].hist(w.max(axis=1), bins=np.linspace(0, 1, 41), alpha=0.6, label=label)
+    axes[0].set_xlabel("key, sorted by weight")
+    axes[0].set_ylabel("softmax weight")
+    axes[0].set_title(f"one query's weights (d_k = {d_k})", fontsize=10)
+    axes[0].set_ylim(0, 1)
+    axes[1].set_xlabel("largest weight of a query (1 = all attention on one key)")
+    axes[1].set_ylabel("queries")
+    axes[1].set_title("how saturated the softmax is", fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

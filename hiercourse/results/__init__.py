@@ -19,7 +19,7 @@ import pandas as pd
 
 from hiercourse.errors import DataError
 
-__all__ = ["RESULTS_DIR", "list_results", "load_results", "results_provenance"]
+__all__ = ["RESULTS_DIR", "compare_runs", "list_results", "load_results", "results_provenance"]
 
 #: The folder holding the tables (inside the installed package).
 RESULTS_DIR = Path(__file__).resolve().parent
@@ -70,3 +70,32 @@ def results_provenance(name: str | os.PathLike) -> str:
         raise DataError(f"{markdown} is missing: the benchmark writes it beside the CSV; re-run the command "
                         "that made the table")
     return markdown.read_text(encoding="utf-8")
+
+
+def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str = "ndcg@10") -> dict:
+    """Model ``a`` minus model ``b`` on ``metric``, seed by seed, with its standard error.
+
+    In: a table shaped like :func:`load_results`'s (columns ``model``, ``seed``, ``metric``),
+    two model names it holds. The seeds both models ran are paired (same data and split,
+    different initialisation). Out: ``{"a", "b", "metric", "seeds", "mean_a", "mean_b",
+    "difference", "se", "noise"}``: the mean difference, its standard error (sample std of
+    the per-seed differences / sqrt(seeds); 0 for deterministic models, NaN for one seed)
+    and ``noise`` = True when ``|difference| <= 2 se`` (the course's reading: a difference
+    inside it is noise). Unknown models or metrics raise ``DataError``. Taught in chapter 14.
+    """
+    if metric not in runs.columns:
+        raise DataError(f"no column {metric!r}; the table has {', '.join(map(str, runs.columns))}")
+    per_seed = runs.pivot_table(index="seed", columns="model", values=metric)
+    missing = [m for m in (a, b) if m not in per_seed.columns]
+    if missing:
+        raise DataError(f"no runs of {', '.join(missing)}; the table has {', '.join(per_seed.columns)}")
+    both = pd.concat([per_seed[a], per_seed[b]], axis=1, keys=["a", "b"]).dropna()
+    if both.empty:
+        raise DataError(f"{a} and {b} share no seed")
+    diff = both["a"] - both["b"]
+    n = len(diff)
+    se = float(diff.std(ddof=1) / n ** 0.5) if n > 1 else float("nan")
+    mean = float(diff.mean())
+    return {"a": a, "b": b, "metric": metric, "seeds": n, "mean_a": float(both["a"].mean()),
+            "mean_b": float(both["b"].mean()), "difference": mean, "se": se,
+            "noise": bool(abs(mean) <= 2 * se) if n > 1 else True}
