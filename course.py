@@ -3,6 +3,7 @@
 
     python3 course.py run [chapters...] [--full] [--inplace]   execute the chapters, print a table
     python3 course.py test [pytest args...]                     run the whole test suite
+    python3 course.py site [--if-stale]                         build the course website into build/site/
 
 Each command creates (or reuses) the virtual environment ``.venv`` next to this
 file, installs the pinned requirements (``requirements-lock.txt``) and the course
@@ -87,8 +88,13 @@ def ensure_env() -> None:
     STAMP.write_text(wanted)
 
 
+def site_command(rest: list[str]) -> list[str]:
+    """The website's build: Jupyter Book 1 on the committed chapters, offline (scripts/build_site.py says how)."""
+    return [str(PYTHON), str(ROOT / "scripts" / "build_site.py"), *rest]
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup"}:
+    if not argv or argv[0] not in {"run", "test", "setup", "site"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -98,6 +104,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "run":
         cmd = [str(PYTHON), "-m", "hiercourse.run", *rest]
+    elif command == "site":
+        cmd = site_command(rest)
     else:
         print(f"ruff check {' '.join(LINT_PATHS)} ...", flush=True)
         lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", *LINT_PATHS], cwd=ROOT, env=env)
