@@ -5,6 +5,7 @@
     python3 course.py test [pytest args...]                     run the whole test suite
     python3 course.py editions [--check]                        write the student edition (student/) from notebooks/
     python3 course.py set-repo https://github.com/OWNER/REPO    the course's new address: pyproject, every chapter
+    python3 course.py site [--if-stale]                         build the course website into build/site/
 
 Each command creates (or reuses) the virtual environment ``.venv`` next to this
 file, installs the pinned requirements (``requirements-lock.txt``) and the course
@@ -109,8 +110,13 @@ def set_repo(url: str, root: Path = ROOT, python: Path = PYTHON) -> None:
     subprocess.run([str(python), "-c", code, url, *chapters], env=env, check=True)
 
 
+def site_command(rest: list[str]) -> list[str]:
+    """The website's build: Jupyter Book 1 on the committed chapters, offline (scripts/build_site.py says how)."""
+    return [str(PYTHON), str(ROOT / "scripts" / "build_site.py"), *rest]
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup", "editions", "set-repo"}:
+    if not argv or argv[0] not in {"run", "test", "setup", "editions", "set-repo", "site"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -127,6 +133,8 @@ def main(argv: list[str]) -> int:
         cmd = [str(PYTHON), "-m", "hiercourse.run", *rest]
     elif command == "editions":  # solutions out, a pointer in (hiercourse/editions.py)
         cmd = [str(PYTHON), "-m", "hiercourse.editions", *rest]
+    elif command == "site":
+        cmd = site_command(rest)
     else:
         print(f"ruff check {' '.join(LINT_PATHS)} ...", flush=True)
         lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", *LINT_PATHS], cwd=ROOT, env=env)
