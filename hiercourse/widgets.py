@@ -8,12 +8,16 @@ built from a pure function (numbers in, figure/table out) that tests call direct
 redraws; ``explorer.figure`` and ``explorer.result`` hold the last drawing).
 
 Taught in chapter 04 (``conv_explorer``), chapter 05 (``softmax_explorer``,
-``mask_explorer``), chapter 08 (the interest explorer) and chapter 09 (``top_k_explorer``).
+``mask_explorer``), chapter 08 (the interest explorer), chapter 09 (``top_k_explorer``) and
+chapter 11 (the explanation explorer: the interest report plus "why this item").
 """
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -473,3 +477,133 @@ def top_k_explorer(models: Mapping[str, object], split, users=None, k: int = 10,
 
     return _start("<b>Top-10 side by side</b>: pick another user (above: the first one)", controls, draw,
                   dict(user=users[0]), interactive)
+
+
+def why_report(model, split, user: int, item: int | None = None, stage: str = "test", k: int = 10,
+               max_len: int = 50, top_evidence: int = 3) -> dict[str, Any]:
+    """``user_report`` plus "why this item": the score parts of the top-``k`` list and the evidence for one item.
+
+    ``user``: an encoded user; ``item``: an item code of the list (default: the first). Returns a
+    dict: ``figure`` (the interest tree), ``top`` (``user_report``'s table joined with the
+    ``explain_scores`` parts of each listed item), ``item`` (the explained item code), ``evidence``
+    (``history_attribution`` of that item, ``top_evidence`` rows per level). Taught in chapter 11.
+    """
+    from .explain import explain_scores, history_attribution
+
+    fig, table = user_report(model, split, user, stage, k, max_len)
+    titles = split.items.set_index("idx")["title"].reindex(range(split.n_items + 1)).fillna("<pad>").tolist()
+    history = split.history(stage, max_len)[user]
+    parts = explain_scores(model, history, table["item"].tolist())
+    keep = [c for c in parts.columns if c.startswith(("state", "interest/", "prior/"))]
+    top = pd.concat([table.reset_index(drop=True), parts[keep].round(3)], axis=1)
+    item = int(table["item"].iloc[0]) if item is None else int(item)
+    evidence = history_attribution(model, history, item, item_names=titles, top=top_evidence)
+    return {"figure": fig, "top": top, "item": item, "evidence": evidence.round(4)}
+
+
+def _evidence_html(report: dict[str, Any]) -> str:
+    row = report["top"][report["top"]["item"] == report["item"]]
+    head = (f"<b>Why {row['title'].iloc[0]}</b> (rank {int(row['rank'].iloc[0])}, score "
+            f"{float(row['score'].iloc[0]):.3f})" if len(row) else f"<b>Why item {report['item']}</b>")
+    return head + ": the history items behind its interest terms" + report["evidence"].to_html(index=False)
+
+
+@dataclass
+class ExplanationExplorer:
+    """The explanation explorer's widgets: a user picker, an item picker (the user's top-k), the interest tree
+    (a PNG ``Image``), the top-k list with score parts and the evidence for the chosen item (``HTML``).
+    ``report`` holds the current ``why_report``. Displaying it displays ``box``. Taught in chapter 11.
+    """
+
+    box: Any
+    user: Any
+    item: Any
+    tree: Any
+    ranking: Any
+    why: Any
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.box)
+
+
+def explanation_widget(model, split, users=None, stage: str = "test", k: int = 10,
+                       max_len: int = 50) -> ExplanationExplorer:
+    """Build the explanation explorer's widgets (needs ipywidgets, not a frontend): pick a user -> interest
+    tree, top-``k`` list with its score parts; pick an item of the list -> the history items behind it.
+
+    ``users``: encoded user ids (default the first 50). Changing ``.user.value`` or ``.item.value``
+    redraws the report (tests drive it that way). Taught in chapter 11.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    users = list(range(min(split.n_users, 50))) if users is None else [int(u) for u in users]
+    if not users:
+        raise ValueError("no users to explore: pass encoded user ids (0..n_users-1).")
+    labels = [(f"user {int(split.idmap.decode_users([u])[0])}", u) for u in users]
+    explorer = ExplanationExplorer(
+        box=None, user=w.Dropdown(options=labels, value=users[0], description="User"),
+        item=w.Dropdown(options=[], description="Why"), tree=w.Image(format="png"), ranking=w.HTML(), why=w.HTML(),
+    )
+    busy = {"user": False}
+
+    def show_item(change=None) -> None:
+        if busy["user"] or explorer.item.value is None:
+            return
+        report = why_report(model, split, explorer.user.value, explorer.item.value, stage, k, max_len)
+        plt.close(report["figure"])
+        explorer.report = report
+        explorer.why.value = _evidence_html(report)
+
+    def show_user(change=None) -> None:
+        report = why_report(model, split, explorer.user.value, None, stage, k, max_len)
+        buffer = io.BytesIO()
+        report["figure"].savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        plt.close(report["figure"])
+        explorer.tree.value = buffer.getvalue()
+        explorer.ranking.value = report["top"].to_html(index=False)
+        busy["user"] = True  # new options would redraw once per change
+        try:
+            explorer.item.options = [(f"{r}. {t}", int(j)) for r, t, j in
+                                     zip(report["top"]["rank"], report["top"]["title"], report["top"]["item"])]
+            explorer.item.value = report["item"]
+        finally:
+            busy["user"] = False
+        explorer.report = report
+        explorer.why.value = _evidence_html(report)
+
+    explorer.user.observe(show_user, names="value")
+    explorer.item.observe(show_item, names="value")
+    show_user()
+    explorer.box = w.VBox([w.HTML("<b>Explanation explorer</b>: pick a user, then an item of their list"),
+                           w.HBox([explorer.user, explorer.item]), explorer.tree, explorer.ranking, explorer.why])
+    return explorer
+
+
+def explanation_explorer(model, split, users=None, stage: str = "test", k: int = 10, max_len: int = 50):
+    """Pick a user -> interest tree, top-``k`` list with score parts, and "why" for a chosen item.
+
+    The first user's report (tree, list, evidence for the top item) is always displayed as
+    ordinary output, so a static rendering (GitHub, CI) shows it; with a widget frontend the
+    explorer (``explanation_widget``) is displayed below it. Returns the ``ExplanationExplorer``
+    (or None without a frontend). Taught in chapter 11.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML, display
+
+    users = list(range(min(split.n_users, 50))) if users is None else [int(u) for u in users]
+    if not users:
+        raise ValueError("no users to explore: pass encoded user ids (0..n_users-1).")
+    report = why_report(model, split, users[0], None, stage, k, max_len)
+    display(report["figure"])
+    plt.close(report["figure"])
+    display(report["top"])
+    display(HTML(_evidence_html(report)) if widgets_available() else report["evidence"])
+    if not widgets_available():
+        return None
+    explorer = explanation_widget(model, split, users, stage, k, max_len)
+    display(explorer.box)
+    return explorer

@@ -137,6 +137,35 @@ class SASRecEncoder(nn.Module):
         h = self.blocks(x, mask=attention_mask(mask, self.n_heads))
         return self.output_norm(h)
 
+    def attention_maps(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same forward pass, block by block, also returning every head's attention weights.
+
+        ``x [B, L, d]`` and ``mask [B, L]`` as in ``forward``. Returns ``(h [B, L, d], weights
+        [n_layers, B, n_heads, L, L])``; ``weights[l, b, k, t, s]`` is how much query position t
+        reads key position s in head k of block l (rows sum to 1, zero on the future and on padding
+        keys). ``nn.TransformerEncoderLayer`` asks its attention for no weights (and in eval mode
+        may skip the module for a fused kernel), so a forward hook would see none: this re-runs each
+        pre-norm block's sublayers with ``need_weights=True``; ``h`` equals ``forward``'s output
+        (chapter 11 checks it). Taught in chapter 11.
+        """
+        length = x.shape[1]
+        if length > self.max_len:
+            raise DataError(f"history length {length} exceeds the model's max_len {self.max_len}.")
+        positions = torch.arange(self.max_len - length, self.max_len, device=x.device)
+        x = self.dropout(self.input_norm(x + self.position(positions)))
+        blocked = attention_mask(mask, self.n_heads)
+        weights = []
+        for layer in self.blocks.layers:  # norm_first: x + SA(norm1(x)), then x + FF(norm2(x))
+            y = layer.norm1(x)
+            out, w = layer.self_attn(y, y, y, attn_mask=blocked, need_weights=True, average_attn_weights=False)
+            x = x + layer.dropout1(out)
+            y = layer.norm2(x)
+            x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(y)))))
+            weights.append(w)
+        if self.blocks.norm is not None:
+            x = self.blocks.norm(x)
+        return self.output_norm(x), torch.stack(weights)
+
 
 class GRUEncoder(nn.Module):
     """GRU4Rec: a gated recurrent state read after each item, then a linear layer.
