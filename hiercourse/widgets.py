@@ -223,14 +223,14 @@ def conv_layer_summary(size: int, kernel: int, stride: int = 1, padding: int = 0
         raise DataError(f"layers must be an integer >= 1, got {layers!r}")
     fields = receptive_fields([(f"conv{i + 1}", kernel, stride, dilation) for i in range(layers)])[1:]
     rows, current = [], size
-    for i, field in enumerate(fields, start=1):
+    for i, layer_field in enumerate(fields, start=1):
         try:
             current = conv_output_size(current, kernel, stride, padding, dilation)
         except DataError:
             if i == 1:
                 raise
             break
-        rows.append({"layer": i, "output size": current, "receptive field": field.size, "jump": field.jump})
+        rows.append({"layer": i, "output size": current, "receptive layer_field": layer_field.size, "jump": layer_field.jump})
     return pd.DataFrame(rows)
 
 
