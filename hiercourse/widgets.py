@@ -230,7 +230,8 @@ def conv_layer_summary(size: int, kernel: int, stride: int = 1, padding: int = 0
             if i == 1:
                 raise
             break
-        rows.append({"layer": i, "output size": current, "receptive layer_field": layer_field.size, "jump": layer_field.jump})
+        rows.append({"layer": i, "output size": current, "receptive field": layer_field.size,
+                     "jump": layer_field.jump})
     return pd.DataFrame(rows)
 
 
