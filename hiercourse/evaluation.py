@@ -44,6 +44,12 @@ __all__ = [
     "rank_users",
     "summarise",
     "metrics_by_group",
+    "COUNT_SLICES",
+    "count_slices",
+    "per_user_metrics",
+    "mean_and_se",
+    "slice_table",
+    "random_order_metrics",
     "evaluate",
     "model_device",
 ]
@@ -220,9 +226,12 @@ def rank_users(
     sampled_negatives: int | None = 100,
     seed: int = 0,
     users=None,
+    candidates=None,
 ) -> UserRanks:
     """Score every item for every user (batched), mask the seen ones, rank the targets.
 
+    ``candidates`` (optional bool [n_items + 1]) restricts the ranking to those items
+    for every user (e.g. only the new items, chapter 12); the target always stays in.
     Taught in chapter 09.
     """
     check_stage(stage)
@@ -236,6 +245,9 @@ def rank_users(
     paths = getattr(split, "item_paths", None)
     paths = None if paths is None else torch.as_tensor(np.asarray(paths), dtype=torch.long)
     device = model_device(model)
+    allowed = None if candidates is None else torch.as_tensor(np.asarray(candidates), dtype=torch.bool)
+    if allowed is not None and allowed.shape != (n_columns,):
+        raise ValueError(f"candidates must be a bool array [n_items + 1] = [{n_columns}], got {tuple(allowed.shape)}")
     # one generator for the sampled negatives: the same seed gives every model the same negatives
     generator = torch.Generator().manual_seed(seed)
 
@@ -251,6 +263,9 @@ def rank_users(
                 )
             target = targets[batch]
             valid = candidate_mask(indptr, indices, batch, n_columns, target)
+            if allowed is not None:
+                valid &= allowed
+                valid[torch.arange(len(batch)), target] = True
             ranks.append(ranks_from_scores(scores, target, valid))
 
             masked = scores.masked_fill(~valid, -math.inf)
@@ -328,17 +343,114 @@ def _popularity_buckets(result: UserRanks, split) -> pd.Series:
     return pd.Series(np.where(head[result.targets], "head", "tail"), name="popularity")
 
 
-def metrics_by_group(result: UserRanks, split, by: str) -> pd.DataFrame:
-    """The metrics per user-activity bucket (``by="activity"``) or target popularity (``"popularity"``).
+# the protocol's slices by the test item's training count (COURSE.md): (lowest count, highest count, label)
+COUNT_SLICES = ((0, 0, "0 (new)"), (1, 5, "1-5 (rare)"), (6, 50, "6-50"), (51, math.inf, ">50"))
 
-    Taught in chapter 09.
+
+def count_slices(counts) -> pd.Series:
+    """The slice label (``COUNT_SLICES``) of each test item's training count; ``counts`` [U] ints.
+
+    Returns a categorical Series [U] whose categories keep the slices' order. Taught in chapter 12.
     """
+    counts = np.asarray(counts)
+    if (counts < 0).any():
+        raise ValueError("training counts cannot be negative")
+    labels = [label for _, _, label in COUNT_SLICES]
+    uppers = np.array([high for _, high, _ in COUNT_SLICES[:-1]])
+    codes = np.searchsorted(uppers, counts, side="left")  # first slice whose upper bound >= count
+    return pd.Series(pd.Categorical.from_codes(codes, labels), name="count")
+
+
+def _groups(result: UserRanks, split, by: str) -> pd.Series:
     if by == "activity":
-        groups = _activity_buckets(result.history_length)
-    elif by == "popularity":
-        groups = _popularity_buckets(result, split)
-    else:
-        raise ValueError(f"by must be 'activity' or 'popularity', not {by!r}")
+        return _activity_buckets(result.history_length)
+    if by == "popularity":
+        return _popularity_buckets(result, split)
+    if by == "count":
+        return count_slices(result.target_popularity)
+    raise ValueError(f"by must be 'activity', 'popularity' or 'count', not {by!r}")
+
+
+def per_user_metrics(result: UserRanks) -> pd.DataFrame:
+    """One row per evaluated user: ``ndcg@k``, ``hr@k`` and ``rr`` (reciprocal rank), floats.
+
+    The protocol's averages are the column means; their spread gives standard errors.
+    Taught in chapter 12.
+    """
+    k = result.k
+    return pd.DataFrame({f"ndcg@{k}": ndcg(result.ranks, k, reduce=False).numpy(),
+                         f"hr@{k}": hit_rate(result.ranks, k, reduce=False).numpy().astype(float),
+                         "rr": mrr(result.ranks, reduce=False).numpy()}, index=result.users)
+
+
+def mean_and_se(values) -> tuple[float, float]:
+    """``(mean, standard error of the mean)`` of per-user values (SE = sample std / sqrt(n); nan for n < 2).
+
+    Taught in chapter 12.
+    """
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return math.nan, math.nan
+    se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+    return float(values.mean()), se
+
+
+def slice_table(results: dict, split, by: str = "count", metric: str = "ndcg@10") -> pd.DataFrame:
+    """Several models' ``metric`` per slice, each with its standard error over the slice's users.
+
+    ``results`` maps a model label to its ``UserRanks`` (``rank_users`` on the same users
+    of ``split``); ``by`` is "count" (the test item's training count: ``COUNT_SLICES``),
+    "activity" (tertiles of history length) or "popularity" (head/tail). Returns one row
+    per slice (plus "all"): ``n_users``, then ``<label>`` and ``<label> se`` per model.
+    Taught in chapter 12.
+    """
+    rows: dict[str, dict] = {}
+    for label, result in results.items():
+        values = per_user_metrics(result)[metric if metric != "mrr" else "rr"].to_numpy()
+        groups = _groups(result, split, by).astype(str).to_numpy()
+        order = list(pd.unique(groups))
+        if by == "count":
+            order = [name for _, _, name in COUNT_SLICES if name in set(groups)]
+        elif by == "activity":
+            order = sorted(order, key=lambda s: int(s.split("-")[0]))
+        for name, mask in [(g, groups == g) for g in order] + [("all", np.ones(len(values), dtype=bool))]:
+            mean, se = mean_and_se(values[mask])
+            row = rows.setdefault(name, {"n_users": int(mask.sum())})
+            if row["n_users"] != int(mask.sum()):
+                raise ValueError(f"the models were evaluated on different users (slice {name!r})")
+            row[label], row[f"{label} se"] = mean, se
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = by
+    return frame
+
+
+def random_order_metrics(n_candidates, k: int = 10) -> dict[str, float]:
+    """Expected HR@k, NDCG@k and MRR of a model that orders the candidates at random (chance level).
+
+    ``n_candidates`` [U] ints (>= 1): how many items each user's target competes with,
+    itself included. With the rank uniform on 1..n: HR@k = min(k, n) / n,
+    NDCG@k = (1/n) sum_{r <= min(k, n)} 1 / log2(r + 1), MRR = H_n / n; averaged over users.
+    Taught in chapter 12.
+    """
+    n = np.asarray(n_candidates, dtype=np.int64).reshape(-1)
+    if len(n) == 0 or (n < 1).any():
+        raise ValueError("every user needs at least one candidate (the target)")
+    top = np.minimum(n, k)
+    gains = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))  # sum of the first r gains, r = 1..k
+    harmonic = np.cumsum(1.0 / np.arange(1, int(n.max()) + 1))
+    return {f"hr@{k}": float((top / n).mean()), f"ndcg@{k}": float((gains[top - 1] / n).mean()),
+            "mrr": float((harmonic[n - 1] / n).mean())}
+
+
+def metrics_by_group(result: UserRanks, split, by: str) -> pd.DataFrame:
+    """The metrics per user-activity bucket (``by="activity"``), target popularity (``"popularity"``:
+    head/tail) or the target's training count (``"count"``: ``COUNT_SLICES``).
+
+    Taught in chapter 09 (the count slices in chapter 12).
+    """
+    groups = _groups(result, split, by)
+    if by == "count":
+        groups = groups.astype(str)
     rows = {}
     for label in pd.unique(groups):
         rows[label] = summarise(result, (groups == label).to_numpy())
@@ -346,6 +458,8 @@ def metrics_by_group(result: UserRanks, split, by: str) -> pd.DataFrame:
     frame.index.name = by
     if by == "activity":  # order buckets by their lower edge
         frame = frame.loc[sorted(frame.index, key=lambda s: int(s.split("-")[0]))]
+    elif by == "count":
+        frame = frame.loc[[label for _, _, label in COUNT_SLICES if label in frame.index]]
     return frame
 
 
@@ -360,6 +474,7 @@ def evaluate(
     seed: int = 0,
     by: str | list[str] | None = None,
     users=None,
+    candidates=None,
 ) -> dict:
     """Evaluate ``model`` on ``split`` with the course's protocol (module docstring).
 
@@ -368,13 +483,14 @@ def evaluate(
     ``sampled_negatives`` random unseen items, seeded by ``seed``; skipped when 0/None),
     ``category_hr@k/<level>`` (the top k holds an item of the target's node at that
     level), ``coverage@k`` (share of the catalogue appearing in any top-k list) and
-    ``n_users``. With ``by="activity"`` and/or ``"popularity"`` the dict also holds
-    ``"by_activity"`` / ``"by_popularity"``: DataFrames of the same metrics per bucket.
-    ``users`` restricts evaluation to some encoded users. Taught in chapter 09.
+    ``n_users``. With ``by="activity"``, ``"popularity"`` and/or ``"count"`` the dict also holds
+    ``"by_activity"`` / ``"by_popularity"`` / ``"by_count"``: DataFrames of the same metrics per bucket.
+    ``users`` restricts evaluation to some encoded users, ``candidates`` (bool [n_items + 1])
+    the ranking to some items (``rank_users``). Taught in chapter 09.
     """
     result = rank_users(
         model, split, stage=stage, k=k, max_len=max_len, batch_size=batch_size,
-        sampled_negatives=sampled_negatives, seed=seed, users=users,
+        sampled_negatives=sampled_negatives, seed=seed, users=users, candidates=candidates,
     )
     out: dict = summarise(result)
     for group in [by] if isinstance(by, str) else (by or []):

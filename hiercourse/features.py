@@ -509,3 +509,30 @@ def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -
     weights = np.asarray(truth[key], dtype=float)
     return weights[row.loc[users].to_numpy()][:, [column[p] for p in prefixes]]
 
+
+
+def title_vectors(titles: Iterable[str], dim: int = 32, ngrams: tuple[int, int] = (2, 4),
+                  seed: int = 0) -> np.ndarray:
+    """A tiny text model trained on the titles themselves: character n-gram TF-IDF, then truncated SVD.
+
+    ``titles`` [n] strings -> float32 array [n, dim], each row of unit length (an empty
+    title gives a zero row). Character n-grams inside word boundaries (``ngrams``, e.g.
+    2 to 4 letters) make "Toy Story 2" close to "Toy Story" and "(1995)" close to
+    "(1996)"; the SVD keeps the ``dim`` directions that explain most of the TF-IDF
+    matrix (latent semantic analysis, Deerwester et al. 1990), seeded by ``seed``.
+    ``dim`` is capped below the number of distinct n-grams. Taught in chapter 12.
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["" if t is None else str(t) for t in titles]
+    if not texts:
+        raise DataError("no titles to vectorise")
+    tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=ngrams, lowercase=True, sublinear_tf=True)
+    matrix = tfidf.fit_transform(texts)
+    dim = int(min(dim, matrix.shape[1] - 1, len(texts) - 1))
+    if dim < 1:
+        raise DataError("the titles hold too few distinct character n-grams for an SVD")
+    vectors = TruncatedSVD(dim, random_state=seed).fit_transform(matrix)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)

@@ -120,6 +120,29 @@ EXPECTED: dict[str, dict[str, object]] = {
             "attention (last block)": (0.2, 0.9),  # fast 0.50; full committed 0.570
         },
     },
+    # Chapter 12 is committed in FULL mode (610 users, 9,724 items) and CI runs it in fast mode (200 users and their
+    # 5-core, 1,730 items), so each range holds both: "fast" below is `HIERCOURSE_FAST=1 python -m hiercourse.run 12`,
+    # "full" the committed run. Models train a fixed number of epochs (no time budget), so the values do not depend on
+    # the machine's load.
+    "12_challenges": {
+        "n_users": (200, 610),  # fast 200, full 610
+        "n_items": (1_730, 9_724),  # fast 1,730, full 9,724
+        "slices_n_users": {"all": (200, 610)},
+        "slices_ndcg": {
+            # most popular's top 10 are films with > 50 training ratings: it can never hit a rarer test item
+            "1-5 (rare)": {"most popular": 0.0},
+            ">50": {"most popular": (0.03, 0.45)},  # fast 0.386, full 0.0445 (no training: deterministic)
+        },
+        "new_items": (55, 154),  # 30 % of the distinct test items (seeded): fast 55, full 154
+        "new_item_cases": (62, 175),  # fast 62, full 175
+        "new_item_ndcg": {
+            "most popular": 0.0,  # every new item scores 0: one tie, ranked last by the pessimistic rule
+            "chance (random order)": (0.02, 0.09),  # exact formula: fast 0.0827, full 0.0295
+            "text-fused SASRec": (0.05, 0.4),  # fast 0.198, full 0.0922
+        },
+        "new_item_ndcg_ids_zeroed": {"SASRec": 0.0},  # zeroed ids: all new items tie at score 0
+        "item_table_share": (0.8, 0.95),  # share of SASRec's parameters in the item table: fast 0.839, full 0.898
+    },
     "14_appendix": {  # no training: the package's own data and the benchmark tables it ships
         "n_references": len(REFERENCES),
         "n_glossary_terms": len(load_glossary()),
@@ -161,6 +184,13 @@ ORDERS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
         # section 3: the explanations point at true favourite categories far more often than chance or popularity
         (("named_node_in_true_top3", "model"), ("named_node_in_true_top3", "chance")),
         (("named_node_in_true_top3", "model"), ("named_node_in_true_top3", "most popular")),
+    ],
+    "12_challenges": [
+        # section 6: the title lets a model rank new items; ids alone cannot (fast 0.198 vs 0.092, full 0.092 vs 0.032)
+        (("new_item_ndcg", "text-fused SASRec"), ("new_item_ndcg", "SASRec")),
+        (("new_item_ndcg", "text-fused SASRec"), ("new_item_ndcg", "chance (random order)")),
+        # section 7: the item table, not the Linear layers, is where int8 saves bytes
+        (("compression", "int8 Linear layers", "bytes"), ("compression", "int8 item table", "bytes")),
     ],
 }
 

@@ -10,6 +10,7 @@ from ..errors import DataError
 from .baselines import BPRMF, ItemKNN, MostPopular, ShopOracle
 from .encoders import DNN, Caser, GRU4Rec, SASRec
 from .hierarchical import HierarchicalInterestModel
+from .multimodal import TextSASRec
 
 __all__ = ["MODELS", "register", "get_model", "model_kwargs", "build_model"]
 
@@ -66,4 +67,5 @@ register("hier-dnn", HierarchicalInterestModel, encoder="dnn")
 register("hier-caser", HierarchicalInterestModel, encoder="caser")
 register("hier-gru4rec", HierarchicalInterestModel, encoder="gru4rec")
 register("hier-sasrec", HierarchicalInterestModel, encoder="sasrec")
+register("text-sasrec", TextSASRec)  # item vectors = id embedding + projected title vector (chapter 12)
 register("oracle", ShopOracle)  # a ceiling, not a recommender: needs the synthetic shop's ground truth
