@@ -1,6 +1,6 @@
 """The course's one evaluation protocol: full-ranking metrics beside labelled sampled ones.
 
-Taught in chapter 09.
+Taught in chapter 09 (what the top-K lists hold: diversity, topic shares, pairwise accuracy: chapter 10).
 
 Protocol (COURSE.md): leave-one-out, the model scores *every* item for each user,
 the items the user met before the target are removed from the ranking (the
@@ -52,6 +52,13 @@ __all__ = [
     "random_order_metrics",
     "evaluate",
     "model_device",
+    "standard_error",
+    "distinct_topics",
+    "intra_list_diversity",
+    "top_topic",
+    "topic_share",
+    "candidate_counts",
+    "pairwise_accuracy",
 ]
 
 
@@ -496,3 +503,131 @@ def evaluate(
     for group in [by] if isinstance(by, str) else (by or []):
         out[f"by_{group}"] = metrics_by_group(result, split, group)
     return out
+
+
+# --------------------------------------------------------------------------- what the lists hold (chapter 10)
+def standard_error(values) -> float:
+    """Standard error of a mean over users: ``std(values, ddof=1) / sqrt(n)`` (``nan`` for n < 2).
+
+    ``values`` [U]: one number per user (a hit 0/1, an NDCG gain, a diversity...).
+    Taught in chapter 10.
+    """
+    values = np.asarray(torch.as_tensor(values).double().cpu(), dtype=float).ravel()
+    if len(values) < 2:
+        return float("nan")
+    return float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def _topic_matrix(item_topics) -> torch.Tensor:
+    """``[n_items + 1, T]`` float 0/1 topics of every item from node ids ``[n_items + 1]`` (0 = none,
+    one-hot over nodes 1..max) or from a multi-hot ``[n_items + 1, T]``."""
+    topics = torch.as_tensor(np.asarray(item_topics) if not torch.is_tensor(item_topics) else item_topics)
+    if topics.ndim == 1:
+        nodes = topics.long()
+        one_hot = torch.zeros(len(nodes), int(nodes.max()) + 1)
+        one_hot[torch.arange(len(nodes)), nodes] = 1.0
+        return one_hot[:, 1:]  # node 0 means "none": no topic
+    if topics.ndim != 2:
+        raise ValueError(f"item_topics must be node ids [n_items + 1] or a multi-hot [n_items + 1, T], "
+                         f"got shape {tuple(topics.shape)}")
+    return (topics != 0).float()
+
+
+def distinct_topics(lists: torch.Tensor, item_topics) -> torch.Tensor:
+    """Number of distinct topics (nodes, genres) among the items of each list.
+
+    ``lists`` [U, K] item indices (0 = padding, ignored); ``item_topics``: node ids
+    [n_items + 1] (e.g. ``split.item_paths[:, level]``) or a multi-hot [n_items + 1, T]
+    (e.g. ``split.item_genres``). Returns a LongTensor [U]. Taught in chapter 10.
+    """
+    topics = _topic_matrix(item_topics)
+    lists = torch.as_tensor(lists, dtype=torch.long)
+    present = topics[lists] * (lists > 0)[..., None]  # [U, K, T]
+    return (present.sum(1) > 0).sum(1)
+
+
+def intra_list_diversity(lists: torch.Tensor, item_topics) -> torch.Tensor:
+    """Mean dissimilarity ``1 - cos(t_a, t_b)`` over the pairs of items of each list (Ziegler et al. 2005).
+
+    With node ids (one topic per item) it is the share of pairs from *different* nodes:
+    0 when the whole list sits in one node, 1 when no two items share one. With a
+    multi-hot (several genres per film) pairs sharing some genres count in between.
+    ``lists`` [U, K] (0 = padding, its pairs skipped); returns a FloatTensor [U]
+    (``nan`` for a list with fewer than two items). Taught in chapter 10.
+    """
+    topics = _topic_matrix(item_topics)
+    unit = topics / topics.norm(dim=1, keepdim=True).clamp_min(1e-12)  # an item with no topic: zero vector
+    lists = torch.as_tensor(lists, dtype=torch.long)
+    vectors = unit[lists]  # [U, K, T]
+    similarity = vectors @ vectors.transpose(1, 2)  # [U, K, K]
+    real = (lists > 0).float()
+    pair = real[:, :, None] * real[:, None, :] * (1 - torch.eye(lists.shape[1]))[None]
+    n_pairs = pair.sum((1, 2))
+    dissimilar = ((1 - similarity) * pair).sum((1, 2))
+    return torch.where(n_pairs > 0, dissimilar / n_pairs.clamp_min(1), torch.full_like(n_pairs, float("nan")))
+
+
+def top_topic(lists: torch.Tensor, item_topics) -> torch.Tensor:
+    """Each row's most frequent topic: a LongTensor [U] of 0-based topic columns (ties: the lowest column).
+
+    ``lists`` [U, L] item indices (0 = padding, ignored): a history (``split.history``)
+    or a top-K list; ``item_topics`` as in ``distinct_topics``. A row with no topic at
+    all gets 0. Taught in chapter 10.
+    """
+    topics = _topic_matrix(item_topics)
+    lists = torch.as_tensor(lists, dtype=torch.long)
+    counts = (topics[lists] * (lists > 0)[..., None]).sum(1)  # [U, T]
+    return counts.argmax(1)
+
+
+def topic_share(lists: torch.Tensor, item_topics, topic: torch.Tensor) -> torch.Tensor:
+    """Share of each row's items that carry that row's ``topic`` (a FloatTensor [U]).
+
+    ``lists`` [U, L] (0 = padding, not counted), ``topic`` [U] 0-based topic columns
+    (e.g. ``top_topic(history, ...)``). Comparing the share in a user's top-K list with
+    the share in their history measures concentration: a list far more concentrated on
+    the user's favourite topic than the history is narrows the feed (a filter-bubble
+    signal). A row with no items gets ``nan``. Taught in chapter 10.
+    """
+    topics = _topic_matrix(item_topics)
+    lists = torch.as_tensor(lists, dtype=torch.long)
+    topic = torch.as_tensor(topic, dtype=torch.long).reshape(-1)
+    real = (lists > 0).float()
+    carries = topics[lists, topic[:, None].expand_as(lists)] * real  # [U, L]
+    n = real.sum(1)
+    return torch.where(n > 0, carries.sum(1) / n.clamp_min(1), torch.full_like(n, float("nan")))
+
+
+def candidate_counts(split, stage: str = "test", users=None) -> np.ndarray:
+    """Number of items each user's target is ranked among: every item, less those seen before the
+    target (the target itself always stays). An int array [U] (all users, or ``users``).
+
+    Taught in chapter 10.
+    """
+    check_stage(stage)
+    indptr, indices = (np.asarray(part) for part in split.seen(stage))
+    targets = split.targets(stage).numpy()
+    all_users = np.arange(split.n_users) if users is None else np.asarray(users, dtype=np.int64).reshape(-1)
+    row_of = np.repeat(np.arange(split.n_users), np.diff(indptr))
+    keep = indices > 0
+    # distinct (user, item) pairs, counted per user: the items seen before the target
+    pairs = np.unique(row_of[keep] * (split.n_items + 1) + indices[keep])
+    n_seen = np.bincount(pairs // (split.n_items + 1), minlength=split.n_users)
+    target_seen = np.isin(np.arange(split.n_users) * (split.n_items + 1) + targets, pairs)
+    return (split.n_items - n_seen + target_seen)[all_users].astype(np.int64)
+
+
+def pairwise_accuracy(ranks: torch.Tensor, n_candidates, reduce: bool = True) -> float | torch.Tensor:
+    """The chance that the target outscores one candidate drawn at random from the others (per-user AUC).
+
+    A "binary accuracy" (is this the held-out item or a random one?) averaged over every
+    possible random item: ``(n_candidates - rank) / (n_candidates - 1)``, with ``ranks``
+    [U] the full-ranking ranks (ties pessimistic, as everywhere) and ``n_candidates`` [U]
+    (``candidate_counts``). A random scorer gets 0.5 on average, a perfect one 1.
+    Taught in chapter 10.
+    """
+    ranks = torch.as_tensor(ranks).double()
+    n = torch.as_tensor(np.asarray(n_candidates)).double()
+    if (n < 2).any():
+        raise ValueError("every user needs at least 2 candidates for a pairwise accuracy")
+    return _reduce((n - ranks) / (n - 1), reduce)

@@ -12,15 +12,22 @@ from sklearn.metrics import ndcg_score
 from hiercourse.csr import dense_mask as seen_mask
 from hiercourse.datasets.schema import InteractionData, tidy_interactions, tidy_items
 from hiercourse.evaluation import (
+    candidate_counts,
     candidate_mask,
+    distinct_topics,
     evaluate,
     hit_rate,
+    intra_list_diversity,
     mrr,
     ndcg,
+    pairwise_accuracy,
     rank_users,
     ranks_from_scores,
     sample_negatives,
     scoring,
+    standard_error,
+    top_topic,
+    topic_share,
 )
 from hiercourse.preprocessing import leave_one_out
 
@@ -273,3 +280,76 @@ def test_most_popular_on_movielens_matches_a_reference_and_the_benchmark(real_da
     # most-popular has no seed, the sampled metrics use seed 0 in both)
     assert [round(result[key], 4) for key in ("ndcg@10", "hr@10", "mrr", "sampled_ndcg@10", "sampled_hr@10")] == [
         0.0178, 0.0377, 0.0179, 0.3538, 0.5934]
+
+
+# --------------------------------------------------------------------------- what the lists hold (chapter 10)
+def test_standard_error_by_hand():
+    # values 0, 1, 1, 0: mean 1/2, sample variance (4 x 1/4) / 3 = 1/3, SE = sqrt(1/3) / 2
+    assert standard_error([0, 1, 1, 0]) == pytest.approx(math.sqrt(1 / 3) / 2)
+    assert math.isnan(standard_error([1.0]))
+
+
+# items 1..6; nodes: 1 -> A, 2 -> A, 3 -> B, 4 -> B, 5 -> C, 6 -> none (node 0); row 0 is padding
+NODES = np.array([0, 1, 1, 2, 2, 3, 0])
+# the same catalogue as a multi-hot with a second topic on item 2 (A and B)
+MULTI = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
+
+
+def test_distinct_topics_by_hand():
+    lists = torch.tensor([[1, 2, 3, 0], [5, 5, 6, 0], [6, 0, 0, 0]])
+    assert distinct_topics(lists, NODES).tolist() == [2, 1, 0]  # padding and node 0 count for nothing
+    assert distinct_topics(lists, MULTI).tolist() == [2, 1, 0]
+    assert distinct_topics(torch.tensor([[2, 5]]), MULTI).tolist() == [3]  # item 2 brings A and B
+
+
+def test_intra_list_diversity_by_hand():
+    # one topic per item: the share of pairs from different nodes
+    # [1, 2, 3]: pairs (1,2) same, (1,3) and (2,3) different -> 2/3; [1, 2]: 0; [1, 3, 5, 0]: 3/3
+    lists = torch.tensor([[1, 2, 3, 0], [1, 2, 0, 0], [1, 3, 5, 0], [4, 0, 0, 0]])
+    ild = intra_list_diversity(lists, NODES)
+    assert ild[:3].tolist() == pytest.approx([2 / 3, 0.0, 1.0])
+    assert math.isnan(ild[3])  # one item: no pair
+    # multi-hot: item 2 = (A, B)/sqrt 2, so cos(1, 2) = cos(2, 3) = 1/sqrt 2, cos(1, 3) = 0
+    # mean over the 3 pairs of 1 - cos: (2 (1 - 1/sqrt 2) + 1) / 3
+    expected = (2 * (1 - 1 / math.sqrt(2)) + 1) / 3
+    assert intra_list_diversity(torch.tensor([[1, 2, 3]]), MULTI).tolist() == pytest.approx([expected])
+
+
+def test_top_topic_and_topic_share_by_hand():
+    history = torch.tensor([[0, 1, 2, 3], [3, 4, 5, 0]])
+    top = top_topic(history, NODES)
+    assert top.tolist() == [0, 1]  # user 0: A twice; user 1: B twice (0-based columns A=0, B=1, C=2)
+    assert topic_share(history, NODES, top).tolist() == pytest.approx([2 / 3, 2 / 3])
+    lists = torch.tensor([[1, 2, 5, 6], [5, 0, 0, 0]])
+    # user 0's list: 1, 2 carry A, 5 and 6 do not -> 2/4 (item 6 has no topic but is an item)
+    assert topic_share(lists, NODES, top).tolist() == pytest.approx([0.5, 0.0])
+    # multi-hot: a film carries every one of its genres (item 2 counts for B)
+    assert topic_share(torch.tensor([[2, 3, 1]]), MULTI, torch.tensor([1])).tolist() == pytest.approx([2 / 3])
+
+
+def test_candidate_counts_and_pairwise_accuracy():
+    split = _tiny_split()
+    # every item ties with the target: the pessimistic rank is the number of candidates
+    table = torch.ones(split.n_users, split.n_items + 1)
+    ranks = rank_users(Fixed(table), split).ranks
+    counts = candidate_counts(split, "test")
+    assert counts.tolist() == ranks.tolist()
+    # by hand: 8 items; user 0 saw {1, 2, 3} and its target 1 is among them -> 8 - 3 + 1 = 6
+    # user 1 saw {2, 3, 4, 5} -> 4; user 2 saw {5, 6, 7, 8} (5 twice) -> 4; user 3 saw {7, 8, 6} -> 5
+    assert counts.tolist() == [6, 4, 4, 5]
+    assert candidate_counts(split, "test", users=[3, 0]).tolist() == [5, 6]
+    # rank 1 beats every other candidate, the last rank none; rank r of n: (n - r) / (n - 1)
+    assert pairwise_accuracy(torch.tensor([1, 4, 3]), [6, 4, 5], reduce=False).tolist() == pytest.approx(
+        [1.0, 0.0, 0.5])
+
+
+def test_pairwise_accuracy_is_the_chance_of_beating_one_random_candidate():
+    # check against its definition: the target against every other candidate, one at a time
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.rand(50, 30, generator=generator, dtype=torch.float64)
+    targets = torch.randint(0, 30, (50,), generator=generator)
+    ranks = ranks_from_scores(scores, targets)
+    beats = (scores < scores.gather(1, targets[:, None])).sum(1).double() / 29
+    assert pairwise_accuracy(ranks, np.full(50, 30), reduce=False).tolist() == pytest.approx(beats.tolist())
+    # a random scorer gets 1/2 on average: ranks uniform on 1..n give mean (n - (n + 1) / 2) / (n - 1) = 1/2
+    assert pairwise_accuracy(torch.arange(1, 31), np.full(30, 30)) == pytest.approx(0.5)

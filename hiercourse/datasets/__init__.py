@@ -1,6 +1,6 @@
-"""Datasets of the course: MovieLens, MNIST, a synthetic shop, and a learner's own logs.
+"""Datasets of the course: MovieLens, MNIST, a synthetic shop, a synthetic school, and a learner's own logs.
 
-Taught in chapter 02 (the registry and working offline: chapter 00; MNIST: chapter 06).
+Taught in chapter 02 (the registry and working offline: chapter 00; MNIST: chapter 06; the school: chapter 10).
 
 ``load(name)`` returns any interaction dataset in the one tidy schema
 (``InteractionData``); ``locate(name)`` finds (or downloads) a dataset's verified
@@ -17,12 +17,12 @@ from .registry import REGISTRY
 from .schema import DataError, DataWarning, InteractionData
 
 __all__ = [
-    "load", "describe", "locate", "read_interactions", "make_shop", "load_mnist",
+    "load", "describe", "locate", "read_interactions", "make_shop", "make_courses", "load_mnist",
     "REGISTRY", "InteractionData", "DataError", "DataWarning",
 ]
 
 # Lazy re-exports: their modules are optional at import time (and pull in more code).
-_LAZY = {"make_shop": ".shop", "load_mnist": ".mnist"}
+_LAZY = {"make_shop": ".shop", "make_courses": ".education", "load_mnist": ".mnist"}
 
 
 def __getattr__(name: str) -> Any:
