@@ -153,12 +153,22 @@ def fill(page: str, name: str, text: str) -> str:
     return pattern.sub(lambda _: text.rstrip("\n"), page, count=1)
 
 
-def site_notebook(nb: dict) -> dict:
+STUDENT_NOTE = ("**Two editions.** This page is the instructor edition: each worked solution is folded under its "
+                "exercise. The student edition keeps the exercises without their solutions: "
+                "{{download}}`download it <../student/{name}>`, or open it on Colab with the link above.")
+
+
+def site_notebook(nb: dict, name: str | None = None) -> dict:
     """The chapter as the site shows it: solution cells folded, ``record(...)`` outputs removed, web images as links.
 
     A solution cell gets the tag ``hide-cell`` (beside any ``hide-input`` it has; myst-nb lets
     ``hide-cell`` win): its code and its output, which often prints the answer, fold into one toggle.
+    With ``name`` (the chapter's file name) the first markdown cell ends with a link to the student
+    edition (``student/<name>``, copied into the site's sources by ``prepare``).
     """
+    if name is not None:
+        intro = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+        intro["source"] = "".join(intro["source"]).rstrip("\n") + "\n\n" + STUDENT_NOTE.format(name=name)
     for cell in nb["cells"]:
         metadata = cell.setdefault("metadata", {})
         if cell["cell_type"] == "markdown":
@@ -191,7 +201,8 @@ def mathjax_source() -> Path:
 
 def inputs() -> list[Path]:
     """Every file the site is made from (this script, book/, README, chapters, results, glossary)."""
-    files = [Path(__file__).resolve(), README, *sorted(BOOK.rglob("*")), *sorted(NOTEBOOKS.glob("*.ipynb"))]
+    files = [Path(__file__).resolve(), README, *sorted(BOOK.rglob("*")), *sorted(NOTEBOOKS.glob("*.ipynb")),
+             *sorted((ROOT / "student").glob("*.ipynb"))]
     files += sorted(results_dir().glob("*"))
     files += [ROOT / "hiercourse" / "glossary.py", *sorted((ROOT / "hiercourse" / "data").glob("glossary*"))]
     return [f for f in files if f.is_file()]
@@ -228,7 +239,12 @@ def prepare(source: Path = SOURCE) -> list[str]:
     chapters, table = readme_chapters(readme)
     check_chapters(chapters)
     for _, path in chapters:
-        nb = site_notebook(json.loads((ROOT / path).read_text(encoding="utf-8")))
+        student = ROOT / "student" / Path(path).name  # the student edition, a download on the chapter's page
+        if not student.is_file():
+            raise SystemExit(f"{student.relative_to(ROOT)} is missing: `python3 course.py editions` writes it")
+        (source / "student").mkdir(exist_ok=True)
+        shutil.copy2(student, source / "student" / student.name)
+        nb = site_notebook(json.loads((ROOT / path).read_text(encoding="utf-8")), Path(path).name)
         (source / path).parent.mkdir(parents=True, exist_ok=True)
         (source / path).write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     intro = source / "index.md"

@@ -261,6 +261,17 @@ def test_every_link_into_the_site_resolves(pages, server, site):
     assert len(checked) > 15, checked
 
 
+def test_every_chapter_page_offers_its_student_edition(pages, server, site):
+    """The site shows both editions: the page is the instructor's, a download link gives the student's."""
+    for _, path, page in chapter_pages(pages):
+        name = Path(path).name
+        downloads = [href for href in page["links"] if href.startswith(server) and href.endswith("/" + name)
+                     and "/_downloads/" in href]
+        assert downloads, f"{path}: no download link to the student edition"
+        target = site / unquote(urlparse(downloads[0]).path).lstrip("/")
+        assert target.read_bytes() == (REPO / "student" / name).read_bytes(), f"{path}: the download is not student/"
+
+
 def test_the_benchmark_page_shows_every_results_table(pages, site):
     folder = next(f for f in (REPO / "hiercourse" / "results", REPO / "results") if sorted(f.glob("*.md")))
     expected = sum(text.count("\n|---") for text in (p.read_text() for p in folder.glob("*.md")))
