@@ -88,7 +88,7 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("li2019mind", "Li, C. et al.", 2019, "Multi-interest network with dynamic routing for recommendation "
               "at Tmall", "CIKM 2019", "several interest vectors per user instead of one", ("08",)),
     Reference("zhu2018tdm", "Zhu, H. et al.", 2018, "Learning tree-based deep model for recommender systems",
-              "KDD 2018", "a tree over the items and coarse-to-fine retrieval through it", ("08", "13")),
+              "KDD 2018", "a tree over the items and coarse-to-fine retrieval through it", ("08",)),
     Reference("yi2019sampling", "Yi, X. et al.", 2019, "Sampling-bias-corrected neural modeling for large corpus "
               "item recommendations", "RecSys 2019", "the log-q correction of the sampled softmax in the "
               "training recipe", ("09",)),
