@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import EVENTS, INTERACTION_COLUMNS, PATH_SEP, DataError, InteractionData
+from .shop import _names, _top_k_mask
 
 # Subject -> course names; larger catalogues than this get numbered names.
 CATALOGUE: dict[str, list[str]] = {
@@ -62,22 +63,6 @@ PRESETS: dict[str, tuple[int, int, int, int, int]] = {
 START = 1_704_067_200   # 2024-01-01 00:00 UTC
 LESSON_SECONDS = 900    # a lesson takes 15 minutes
 MIN_IDLE = 3_600        # sessions are at least an hour apart
-
-
-def _names(n_subjects: int, per_subject: int) -> tuple[list[str], list[list[str]]]:
-    subjects = list(CATALOGUE)[:n_subjects]
-    subjects += [f"Subject {s + 1}" for s in range(len(subjects), n_subjects)]
-    courses = []
-    for subject in subjects:
-        known = CATALOGUE.get(subject, [])[:per_subject]
-        courses.append(known + [f"{subject} {c + 1}" for c in range(len(known), per_subject)])
-    return subjects, courses
-
-
-def _top_k(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Per row (last axis), True for the ``k`` highest scores; ``k`` broadcasts over the leading axes."""
-    rank = np.argsort(np.argsort(-scores, axis=-1), axis=-1)
-    return rank < k[..., None]
 
 
 def _draw(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -148,7 +133,7 @@ def make_courses(
     n_courses, n_items = n_subj * per_subj, n_subj * per_subj * per_course
 
     # 1. catalogue -------------------------------------------------------------------
-    subject_names, course_short = _names(n_subj, per_subj)
+    subject_names, course_short = _names(n_subj, per_subj, CATALOGUE, "Subject")
     course_subject = np.repeat(np.arange(n_subj), per_subj)
     zipf = 1.0 / np.arange(1, per_subj + 1) ** zipf_exponent
     zipf /= zipf.sum()
@@ -161,10 +146,10 @@ def make_courses(
     # 2. goals -----------------------------------------------------------------------
     subject_popularity = rng.dirichlet(np.full(n_subj, 2.0))
     n_pick = np.clip(1 + rng.poisson(0.5, n_users), 1, min(3, n_subj))
-    subject_on = _top_k(np.log(subject_popularity)[None, :] + rng.gumbel(size=(n_users, n_subj)), n_pick)
+    subject_on = _top_k_mask(np.log(subject_popularity)[None, :] + rng.gumbel(size=(n_users, n_subj)), n_pick)
     n_course = np.clip(1 + rng.poisson(0.8, (n_users, n_subj)), 1, min(3, per_subj))
     popular = np.log(course_popularity.reshape(n_subj, per_subj))[None]
-    course_on = _top_k(popular + rng.gumbel(size=(n_users, n_subj, per_subj)), n_course) & subject_on[:, :, None]
+    course_on = _top_k_mask(popular + rng.gumbel(size=(n_users, n_subj, per_subj)), n_course) & subject_on[:, :, None]
     subject_w = rng.gamma(1.0, size=(n_users, n_subj)) * subject_on
     subject_w /= subject_w.sum(1, keepdims=True)
     course_w = rng.gamma(1.0, size=(n_users, n_subj, per_subj)) * course_popularity.reshape(1, n_subj, per_subj)

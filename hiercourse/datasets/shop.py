@@ -64,14 +64,19 @@ MIN_IDLE = 1_800       # sessions are at least 30 minutes apart (the usual sessi
 MAX_SLOTS = 20         # at most this many items viewed in one session
 
 
-def _names(n_departments: int, per_department: int) -> tuple[list[str], list[list[str]]]:
-    departments = list(CATALOGUE)[:n_departments]
-    departments += [f"Department {d + 1}" for d in range(len(departments), n_departments)]
-    categories = []
-    for dept in departments:
-        known = CATALOGUE.get(dept, [])[:per_department]
-        categories.append(known + [f"{dept} {c + 1}" for c in range(len(known), per_department)])
-    return departments, categories
+def _names(n_top: int, per_top: int, catalogue: dict[str, list[str]] = CATALOGUE,
+           word: str = "Department") -> tuple[list[str], list[list[str]]]:
+    """Names of ``n_top`` top-level nodes and ``per_top`` children each: ``catalogue``'s, then numbered ones.
+
+    Shared by the synthetic shop and the synthetic school (``education.make_courses``).
+    """
+    tops = list(catalogue)[:n_top]
+    tops += [f"{word} {d + 1}" for d in range(len(tops), n_top)]
+    children = []
+    for top in tops:
+        known = catalogue.get(top, [])[:per_top]
+        children.append(known + [f"{top} {c + 1}" for c in range(len(known), per_top)])
+    return tops, children
 
 
 def _top_k_mask(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
