@@ -239,14 +239,11 @@ def _recipe_changes(config: BenchConfig, model, name: str) -> str:
 
 def run_one(name: str, split, config: BenchConfig, seed: int) -> dict:
     """Build, train and evaluate one model with one seed: one CSV row. Taught in chapter 09."""
-    from hiercourse.device import best_device
     from hiercourse.evaluation import evaluate
     from hiercourse.training import fit
 
     hiercourse.seed_everything(seed)
     model = build_model(name, split, dim=config.dim, max_len=config.max_len)
-    if isinstance(model, torch.nn.Module):
-        model.to(best_device(config.device))
     result = fit(model, split, **training_recipe(config, model, name, seed))
     tic = time.perf_counter()
     # seed=0 for the sampled negatives: every model and seed faces the same negatives

@@ -117,17 +117,20 @@ def mrr(ranks: torch.Tensor, reduce: bool = True) -> float | torch.Tensor:
 
 # --------------------------------------------------------------------------- split helpers
 def candidate_mask(
-    indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_columns: int, targets: torch.Tensor | None = None
+    indptr: np.ndarray, indices: np.ndarray, users: torch.Tensor, n_columns: int, targets: torch.Tensor | None = None,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Bool mask [len(users), n_columns]: True for the items that may be ranked for each user.
 
-    Everything except the padding column 0 and the items the user has seen; the
-    ``targets`` (when given) stay candidates even when seen before, as the
-    protocol requires. The one home of this rule for evaluation, ``recommend``
-    and the widgets. Taught in chapter 09.
+    Everything except the padding column 0 and the items the user has seen (and, with
+    ``allowed`` [n_columns], the items outside it); the ``targets`` (when given) stay
+    candidates even when seen before or not allowed, as the protocol requires. The one home
+    of this rule for evaluation, ``recommend`` and the widgets. Taught in chapter 09.
     """
     valid = ~dense_mask(indptr, indices, users, n_columns)
     valid[:, 0] = False  # column 0 is padding, never an item
+    if allowed is not None:
+        valid &= allowed
     if targets is not None:
         valid[torch.arange(len(valid)), torch.as_tensor(targets, dtype=torch.long)] = True  # never mask the target
     return valid
@@ -269,10 +272,7 @@ def rank_users(
                     f"expected [batch, n_items + 1] = [{len(batch)}, {n_columns}]"
                 )
             target = targets[batch]
-            valid = candidate_mask(indptr, indices, batch, n_columns, target)
-            if allowed is not None:
-                valid &= allowed
-                valid[torch.arange(len(batch)), target] = True
+            valid = candidate_mask(indptr, indices, batch, n_columns, target, allowed)
             ranks.append(ranks_from_scores(scores, target, valid))
 
             masked = scores.masked_fill(~valid, -math.inf)
@@ -398,8 +398,7 @@ def mean_and_se(values) -> tuple[float, float]:
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return math.nan, math.nan
-    se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
-    return float(values.mean()), se
+    return float(values.mean()), standard_error(values)
 
 
 def slice_table(results: dict, split, by: str = "count", metric: str = "ndcg@10") -> pd.DataFrame:
@@ -610,10 +609,10 @@ def candidate_counts(split, stage: str = "test", users=None) -> np.ndarray:
     all_users = np.arange(split.n_users) if users is None else np.asarray(users, dtype=np.int64).reshape(-1)
     row_of = np.repeat(np.arange(split.n_users), np.diff(indptr))
     keep = indices > 0
-    # distinct (user, item) pairs, counted per user: the items seen before the target
-    pairs = np.unique(row_of[keep] * (split.n_items + 1) + indices[keep])
+    # (user, item) pairs, counted per user: split.seen's rows are already sorted and distinct
+    pairs = row_of[keep] * (split.n_items + 1) + indices[keep]
     n_seen = np.bincount(pairs // (split.n_items + 1), minlength=split.n_users)
-    target_seen = np.isin(np.arange(split.n_users) * (split.n_items + 1) + targets, pairs)
+    target_seen = np.isin(np.arange(split.n_users) * (split.n_items + 1) + targets, pairs, assume_unique=True)
     return (split.n_items - n_seen + target_seen)[all_users].astype(np.int64)
 
 

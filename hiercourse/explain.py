@@ -29,7 +29,7 @@ from .models.encoders import SASRecEncoder
 from .models.sequence import check_sequences
 
 __all__ = [
-    "score_parts", "explain_scores", "position_contributions", "history_attribution", "top_attributed",
+    "score_parts", "explain_scores", "part_columns", "position_contributions", "history_attribution", "top_attributed",
     "attention_maps", "remove_history", "random_positions", "counterfactual", "faithfulness",
 ]
 
@@ -128,6 +128,13 @@ def explain_scores(model, history: torch.Tensor, items: Sequence[int],
     table["total"] = parts["total"][0].numpy()
     table["score"] = parts["score"][0].numpy()
     return table
+
+
+def part_columns(table: pd.DataFrame) -> list[str]:
+    """The score-part columns of an ``explain_scores`` table, in order: ``state``, ``interest/<level>``...,
+    ``prior/<level>``... Taught in chapter 11."""
+    return ["state"] + [c for c in table.columns if c.startswith("interest/")] + \
+        [c for c in table.columns if c.startswith("prior/")]
 
 
 def position_contributions(model, history: torch.Tensor, items: torch.Tensor) -> dict[str, torch.Tensor]:

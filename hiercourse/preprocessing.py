@@ -418,10 +418,6 @@ class Taxonomy:
     node_names: list[list[str]]
     source: str = "given"
 
-    @property
-    def n_levels(self) -> int:
-        return int(np.asarray(self.item_paths).shape[1])
-
     def is_empty(self) -> bool:
         """True when no item has a node at any level (a catalogue without categories)."""
         paths = np.asarray(self.item_paths)

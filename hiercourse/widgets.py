@@ -158,8 +158,6 @@ class Explorer:
 
         Taught in chapter 04.
         """
-        import matplotlib.pyplot as plt
-
         with self.output:  # anything draw prints lands in the widget too
             self.output.clear_output(wait=True)
             try:
@@ -169,9 +167,7 @@ class Explorer:
                 self.figure, self.result, self.error = None, None, str(exc)
                 print(self.error)
             else:
-                _show(self.figure, self.result)
-        if self.figure is not None:
-            plt.close(self.figure)
+                _show(self.figure, self.result)  # closes the figure once shown
 
 
 def _show(figure, result) -> None:
@@ -489,13 +485,13 @@ def why_report(model, split, user: int, item: int | None = None, stage: str = "t
     ``explain_scores`` parts of each listed item), ``item`` (the explained item code), ``evidence``
     (``history_attribution`` of that item, ``top_evidence`` rows per level). Taught in chapter 11.
     """
-    from .explain import explain_scores, history_attribution
+    from .explain import explain_scores, history_attribution, part_columns
 
     fig, table = user_report(model, split, user, stage, k, max_len)
     titles = split.items.set_index("idx")["title"].reindex(range(split.n_items + 1)).fillna("<pad>").tolist()
     history = split.history(stage, max_len)[user]
     parts = explain_scores(model, history, table["item"].tolist())
-    keep = [c for c in parts.columns if c.startswith(("state", "interest/", "prior/"))]
+    keep = part_columns(parts)
     top = pd.concat([table.reset_index(drop=True), parts[keep].round(3)], axis=1)
     item = int(table["item"].iloc[0]) if item is None else int(item)
     evidence = history_attribution(model, history, item, item_names=titles, top=top_evidence)

@@ -10,9 +10,9 @@ nothing under ``notebooks/`` is changed. The build works in a copy, ``build/site
 - ``_toc.yml``, made from README.md's chapter table (so the site's table of contents and the
   README never disagree: a chapter missing from either is an error), and the same table on the
   intro page;
-- the benchmark page: every ``results/*.md`` (``hiercourse/results/`` when the package holds
-  them), headings shifted one level down, with its CSV to download;
-- the glossary page, when ``hiercourse.glossary`` exists (``glossary_markdown()``); no page otherwise;
+- the benchmark page: every ``hiercourse/results/*.md`` (the tables the package ships), headings
+  shifted one level down, with its CSV to download;
+- the glossary page (``hiercourse.glossary.glossary_markdown()``);
 - MathJax 3's files (``tex-chtml-full.js`` and its fonts) from the pinned package
   ``sphinx-mathjax-offline``, served from ``_static/mathjax/``: equations render offline.
 
@@ -35,6 +35,12 @@ import sys
 import time
 from pathlib import Path
 
+from hiercourse.editions import SOLUTION_TAG
+from hiercourse.glossary import glossary_markdown
+from hiercourse.notebook import RECORD_MIME
+from hiercourse.results import RESULTS_DIR
+from hiercourse.run import chapters as chapter_files
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 README = ROOT / "README.md"
@@ -42,8 +48,6 @@ NOTEBOOKS = ROOT / "notebooks"
 SOURCE = ROOT / "build" / "site-src"
 SITE = ROOT / "build" / "site"
 STAMP = ".hiercourse-site-inputs"  # in the built site: the hash of what it was built from
-SOLUTION_TAG = "solution"
-RECORD_MIME = "application/x.hiercourse+json"  # hiercourse.notebook.RECORD_MIME: tests' data, not for readers
 SHOW_SOLUTION = {"code_prompt_show": "Show the worked solution", "code_prompt_hide": "Hide the worked solution"}
 # Code fences Pygments cannot colour shown as plain text (a Sphinx warning otherwise, and warnings fail the
 # build); Mermaid would need its JavaScript, and chapter 01 draws the same pipeline with matplotlib below it
@@ -77,7 +81,7 @@ def readme_chapters(readme: str) -> tuple[list[tuple[str, str]], str]:
 def check_chapters(chapters: list[tuple[str, str]]) -> None:
     """README's table and notebooks/ hold the same chapters, or the build stops and says which differ."""
     listed = [path for _, path in chapters]
-    present = sorted(f"notebooks/{p.name}" for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    present = [f"notebooks/{p.name}" for p in chapter_files(folder=NOTEBOOKS)]
     missing = [p for p in listed if not (ROOT / p).is_file()]
     unlisted = [p for p in present if p not in listed]
     if missing or unlisted or len(set(listed)) != len(listed):
@@ -100,11 +104,10 @@ def toc_yaml(chapters: list[tuple[str, str]], pages: list[str]) -> str:
 
 
 def results_dir() -> Path:
-    """Where the benchmark tables are: the package data ``hiercourse/results/`` when present, else ``results/``."""
-    for folder in (ROOT / "hiercourse" / "results", ROOT / "results"):
-        if sorted(folder.glob("*.md")):
-            return folder
-    raise SystemExit("no benchmark tables (*.md) in hiercourse/results/ or results/")
+    """Where the benchmark tables are: the package data ``hiercourse/results/``."""
+    if not sorted(RESULTS_DIR.glob("*.md")):
+        raise SystemExit(f"no benchmark tables (*.md) in {RESULTS_DIR}")
+    return RESULTS_DIR
 
 
 def benchmark_markdown(folder: Path, target: Path) -> str:
@@ -134,15 +137,6 @@ def benchmark_markdown(folder: Path, target: Path) -> str:
         parts.append("\n".join(lines).strip() + "\n")
     # a div (sphinx-design) for book/_assets/hiercourse.css: eleven numeric columns, one line per number
     return ":::::{div} benchmark-tables\n" + "\n".join(parts) + ":::::\n"
-
-
-def glossary_markdown() -> str | None:
-    """The glossary table from ``hiercourse.glossary.glossary_markdown()``, or None where that module does not exist."""
-    try:
-        from hiercourse.glossary import glossary_markdown as make
-    except ImportError:
-        return None
-    return make()
 
 
 def fill(page: str, name: str, text: str) -> str:
@@ -230,8 +224,9 @@ def is_fresh(site: Path = SITE) -> bool:
     return stamp.is_file() and stamp.read_text() == inputs_hash()
 
 
-def prepare(source: Path = SOURCE) -> list[str]:
-    """Lay out the book's sources in ``source`` (emptied first); returns the extra pages in its contents."""
+def prepare(source: Path = SOURCE) -> tuple[list[str], list[tuple[str, str]]]:
+    """Lay out the book's sources in ``source`` (emptied first); returns the extra pages in its contents and
+    README's chapters (title, notebook path)."""
     if source.exists():
         shutil.rmtree(source)
     shutil.copytree(BOOK, source)
@@ -253,13 +248,9 @@ def prepare(source: Path = SOURCE) -> list[str]:
     bench = source / "benchmarks.md"
     results = benchmark_markdown(results_dir(), source / "results")
     bench.write_text(fill(bench.read_text(encoding="utf-8"), "results", results), encoding="utf-8")
-    glossary = glossary_markdown()
-    if glossary is None:
-        (source / "glossary.md").unlink()
-    else:
-        page = source / "glossary.md"
-        page.write_text(fill(page.read_text(encoding="utf-8"), "glossary", glossary), encoding="utf-8")
-        pages.append("glossary")
+    page = source / "glossary.md"
+    page.write_text(fill(page.read_text(encoding="utf-8"), "glossary", glossary_markdown()), encoding="utf-8")
+    pages.append("glossary")
     # book/_assets/ is the site's _static/ (not a _static/ folder: Jupyter Book would add every .js there
     # to every page, MathJax twice and its parts too)
     mathjax, static = mathjax_source(), source / "_assets" / "mathjax"
@@ -268,14 +259,14 @@ def prepare(source: Path = SOURCE) -> list[str]:
         (static / name).parent.mkdir(parents=True, exist_ok=True)
         copy(mathjax / name, static / name)
     (source / "_toc.yml").write_text(toc_yaml(chapters, pages), encoding="utf-8")
-    return pages
+    return pages, chapters
 
 
 def build(site: Path = SITE, source: Path = SOURCE) -> Path:
     """Build the website into ``site`` (replaced whole); returns ``site``. Sphinx warnings are errors."""
     started = time.perf_counter()
     stamp = inputs_hash()
-    prepare(source)
+    _, chapters = prepare(source)
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main(prog_name='jupyter-book')",
                "build", str(source), "--path-output", str(source), "--all", "-W", "--keep-going", "-q"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -287,7 +278,7 @@ def build(site: Path = SITE, source: Path = SOURCE) -> Path:
         shutil.rmtree(site)
     site.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(html), str(site))
-    for _, path in readme_chapters(README.read_text(encoding="utf-8"))[0]:  # downloads: the chapters as committed
+    for _, path in chapters:  # downloads: the chapters as committed
         shutil.copy2(ROOT / path, site / "_sources" / path)
     for sourcemap in site.glob("_static/**/*.map"):  # the theme's source maps, for its developers only
         sourcemap.unlink()

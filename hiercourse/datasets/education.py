@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import EVENTS, INTERACTION_COLUMNS, PATH_SEP, DataError, InteractionData
-from .shop import _names, _top_k_mask
+from .shop import _names, _sample_rows, _top_k_mask
 
 # Subject -> course names; larger catalogues than this get numbered names.
 CATALOGUE: dict[str, list[str]] = {
@@ -63,13 +63,6 @@ PRESETS: dict[str, tuple[int, int, int, int, int]] = {
 START = 1_704_067_200   # 2024-01-01 00:00 UTC
 LESSON_SECONDS = 900    # a lesson takes 15 minutes
 MIN_IDLE = 3_600        # sessions are at least an hour apart
-
-
-def _draw(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
-    """One column per row of ``probs`` [R, C] (rows need not be normalised; each must have a positive entry)."""
-    cum = np.cumsum(probs, axis=1)
-    u = rng.random(len(probs)) * cum[:, -1]
-    return np.minimum((cum <= u[:, None]).sum(1), probs.shape[1] - 1)
 
 
 def make_courses(
@@ -186,7 +179,7 @@ def make_courses(
         fresh = rng.random(len(active)) < noise
         weights = np.where(fresh[:, None], 1.0, course_weights[active]) * open_courses
         weights[weights.sum(1) == 0] = open_courses[weights.sum(1) == 0]  # every goal finished: any open course
-        chosen = np.where(goes_on, current[active], _draw(rng, weights))
+        chosen = np.where(goes_on, current[active], _sample_rows(rng, weights, np.arange(len(weights))))
         n_lessons = 1 + rng.poisson(lessons_per_session - 1, len(active))
         steps = 1 + (rng.random((len(active), int(n_lessons.max()))) < skip)
         steps[:, 0] = 1  # a session starts at the lesson where the learner stopped

@@ -125,7 +125,8 @@ class SASRecEncoder(nn.Module):
         self.blocks = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.output_norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Add the positions (the most recent slot is ``max_len - 1``), normalise, drop out: the blocks' input."""
         length = x.shape[1]
         if length > self.max_len:
             raise DataError(
@@ -133,8 +134,10 @@ class SASRecEncoder(nn.Module):
                 f"pass max_len={length} when building the model or shorten the history."
             )
         positions = torch.arange(self.max_len - length, self.max_len, device=x.device)
-        x = self.dropout(self.input_norm(x + self.position(positions)))
-        h = self.blocks(x, mask=attention_mask(mask, self.n_heads))
+        return self.dropout(self.input_norm(x + self.position(positions)))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self._embed(x), mask=attention_mask(mask, self.n_heads))
         return self.output_norm(h)
 
     def attention_maps(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,11 +151,7 @@ class SASRecEncoder(nn.Module):
         pre-norm block's sublayers with ``need_weights=True``; ``h`` equals ``forward``'s output
         (chapter 11 checks it). Taught in chapter 11.
         """
-        length = x.shape[1]
-        if length > self.max_len:
-            raise DataError(f"history length {length} exceeds the model's max_len {self.max_len}.")
-        positions = torch.arange(self.max_len - length, self.max_len, device=x.device)
-        x = self.dropout(self.input_norm(x + self.position(positions)))
+        x = self._embed(x)
         blocked = attention_mask(mask, self.n_heads)
         weights = []
         for layer in self.blocks.layers:  # norm_first: x + SA(norm1(x)), then x + FF(norm2(x))

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from hiercourse.explain import part_columns  # re-exported: the plots order the parts the same way
+
 __all__ = ["part_columns", "plot_score_parts", "plot_attention_maps", "plot_attention_row", "plot_faithfulness"]
 
 PART_COLOURS = {"state": "#4c72b0", "interest": "#55a868", "prior": "#c44e52"}
@@ -20,13 +22,6 @@ PART_COLOURS = {"state": "#4c72b0", "interest": "#55a868", "prior": "#c44e52"}
 def _short(text: str, width: int = 24) -> str:
     text = str(text)
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def part_columns(table: pd.DataFrame) -> list[str]:
-    """The score-part columns of an ``explain_scores`` table, in order: ``state``, ``interest/<level>``...,
-    ``prior/<level>``... Taught in chapter 11."""
-    return ["state"] + [c for c in table.columns if c.startswith("interest/")] + \
-        [c for c in table.columns if c.startswith("prior/")]
 
 
 def plot_score_parts(table: pd.DataFrame, ax=None, title: str = ""):
