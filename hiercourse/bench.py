@@ -35,6 +35,7 @@ import torch
 
 import hiercourse
 from hiercourse.datasets.schema import InteractionData
+from hiercourse.device import machine_description
 from hiercourse.errors import DataError
 from hiercourse.models import MODELS, build_model
 
@@ -299,7 +300,7 @@ def _header(config: BenchConfig, split, command: str, runs: pd.DataFrame) -> str
         f"- command: `{command}`",
         f"- date (UTC): {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M')}; "
         f"hiercourse {hiercourse.__version__}, torch {torch.__version__}, python {platform.python_version()}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, "
+        f"- machine: {machine_description()}, torch threads {torch.get_num_threads()}, "
         f"device {config.device or 'auto'}",
         f"- data: {summary['n_users']:,} users, {summary['n_items']:,} items, "
         f"{summary['n_interactions']:,} interactions ({split.info.get('cleaning', '')}); "

@@ -17,3 +17,22 @@ def best_device(prefer: str | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def machine_description() -> str:
+    """One line naming the machine that runs the code, e.g. "x86_64, 2 CPU cores (AMD EPYC 7B13), no GPU;
+    torch 2.13.0" or "... GPU NVIDIA H200; torch ...". Chapters print it beside their results and the
+    benchmark writes it into its tables. Taught in chapter 00.
+    """
+    import os
+    import platform
+
+    cpu = ""
+    try:  # Linux names the CPU model here; platform.processor() is often empty or just the architecture
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
+    except OSError:
+        cpu = platform.processor()
+    gpu = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores" + (f" ({cpu})" if cpu else "")
+            + f", {gpu}; torch {torch.__version__}")

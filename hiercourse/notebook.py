@@ -194,6 +194,22 @@ def record(name: str, value: Any) -> None:
     display({RECORD_MIME: payload, "text/plain": ""}, raw=True)
 
 
+def start_chapter(fast: bool, summary: str) -> None:
+    """The first output of every chapter: its mode (``fast``) with a ``summary`` of what that mode runs, the
+    machine (:func:`hiercourse.device.machine_description`) and the start time (UTC); records ``fast_mode``
+    so tests can tell a committed full-mode notebook from a fast one. ``python -m hiercourse.run`` adds the
+    chapter's total run time to this output when it finishes. Taught in chapter 00.
+    """
+    import datetime
+
+    from hiercourse.device import machine_description
+
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{'FAST' if fast else 'FULL'} mode: {summary}")
+    print(f"machine: {machine_description()}; started {started}")
+    record("fast_mode", bool(fast))
+
+
 def read_records(path: str | os.PathLike) -> dict[str, Any]:
     """Every value recorded with :func:`record` in the executed notebook at ``path``, as a dict by name.
 

@@ -61,6 +61,19 @@ def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def stamp_run_time(nb: nbformat.NotebookNode, seconds: float, fast: bool) -> None:
+    """Append the chapter's total run time to the output of its ``parameters`` cell (which names the mode and
+    the machine: ``hiercourse.notebook.start_chapter``), so a reader of the committed notebook sees what made
+    it and how long it took. Changes ``nb`` in place. Taught in chapter 00.
+    """
+    params = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if params is None:
+        return
+    command = "python3 course.py run" + ("" if fast else " --full")
+    params.setdefault("outputs", []).append(nbformat.v4.new_output(
+        "stream", name="stdout", text=f"this run: `{command}`, {seconds:.0f} s for the whole chapter\n"))
+
+
 def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> ChapterRun:
     """Execute one chapter in a fresh kernel (cwd = its folder) and write it to ``out``.
 
@@ -83,6 +96,8 @@ def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> 
         last = [line for line in str(err).strip().splitlines() if line.strip()]
         status = "error: " + (last[-1][:120] if last else "cell failed")
     seconds = time.perf_counter() - start
+    if status == "ok":
+        stamp_run_time(nb, seconds, fast)
     if status != "ok" and out.resolve() == path.resolve():
         out = BUILD / path.name  # never save a chapter with an error output over the committed one
     out.parent.mkdir(parents=True, exist_ok=True)

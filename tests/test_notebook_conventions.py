@@ -66,7 +66,15 @@ def test_committed_records_meet_the_notebook_tests(path):
     records, their source (no kernel needed: the quick tier catches a stale range)."""
     from test_notebooks import check_records
 
-    check_records(path.stem, read_records(path))
+    records = read_records(path)
+    check_records(path.stem, records)
+    # committed outputs are the learner's default, full mode, made by `python3 course.py run --full --inplace`
+    mode = records.get("fast_mode")
+    assert mode is False, f"{path.name} is not committed in full mode (fast_mode={mode!r})"
+    params = next(c for c in _load(path).cells if "parameters" in _tags(c))
+    text = "".join(o.get("text", "") for o in params.get("outputs", []))
+    assert "machine:" in text and "for the whole chapter" in text, (
+        f"{path.name}: the first output names mode, machine and run time (hiercourse.run stamps it)")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

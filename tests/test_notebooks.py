@@ -268,4 +268,6 @@ def test_chapter_runs_in_fast_mode_and_records_results(path, tmp_path, monkeypat
         str(path), str(out), parameters={"FAST": True}, cwd=str(path.parent),
         kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False,
     )
-    check_records(path.stem, read_records(out))
+    records = read_records(out)
+    assert records.get("fast_mode") is True, "the chapter records the mode it ran in (start_chapter)"
+    check_records(path.stem, records)
