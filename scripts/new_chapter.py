@@ -12,13 +12,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from hiercourse.notebook import set_colab_cells
 
-PARAMETERS_CELL = '''from hiercourse.notebook import fast_mode, record
+PARAMETERS_CELL = '''from hiercourse.notebook import fast_mode, record, start_chapter
 import hiercourse
 
 FAST = fast_mode(False)  # full mode is the default; CI and `course.py run` use fast mode
 SEED = 0
 hiercourse.seed_everything(SEED)
-print("FAST mode: smaller data and fewer epochs" if FAST else "FULL mode")'''
+start_chapter(FAST, "smaller data and fewer epochs" if FAST else "the learner's default")  # mode, machine, fast_mode'''
 
 
 def skeleton(title: str, name: str, url: str | None = None) -> nbformat.NotebookNode:

@@ -64,3 +64,53 @@ def test_chapters_are_numbered_notebooks_in_numeric_order(tmp_path):
     assert found == ["00_start.ipynb", "01_a.ipynb", "02_b.ipynb", "10_last.ipynb"]
     assert [p.name for p in run.chapters(["01", "10"], folder=tmp_path)] == ["01_a.ipynb", "10_last.ipynb"]
     assert run.chapters(["99"], folder=tmp_path) == []
+
+
+def test_the_first_output_names_mode_machine_and_run_time(tmp_path):
+    """start_chapter prints the mode and the machine and records fast_mode; the runner appends the run time to
+    the parameters cell's output (and only there)."""
+    path = _notebook(tmp_path, ["from hiercourse.notebook import start_chapter\nFAST = False",
+                                "start_chapter(FAST, 'every user')", "print('later')"])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, path)
+    result = run.execute(path, tmp_path / "out" / path.name, fast=False)
+    assert result.status == "ok"
+    executed = nbformat.read(result.output, as_version=4)
+    text = "".join(o.get("text", "") for o in executed.cells[1].outputs)
+    lines = text.splitlines()
+    assert lines[0] == "FULL mode: every user"
+    assert lines[1].startswith("machine: ") and "CPU cores" in lines[1] and "torch " in lines[1]
+    assert lines[2] == f"this run: `python3 course.py run --full`, {result.seconds:.0f} s for the whole chapter"
+    assert "".join(o.get("text", "") for o in executed.cells[2].outputs) == "later\n"
+    assert notebook.read_records(result.output) == {"fast_mode": False}
+
+
+def test_mode_dependent_cells_are_found_the_way_nbval_compares(tmp_path, monkeypatch):
+    """scripts/mark_mode_dependent.py tags exactly the code cells whose sanitised outputs differ between a fast
+    run and the committed notebook (timings are sanitised, images are not compared)."""
+    import importlib.util
+
+    from nbformat.v4 import new_output
+
+    from hiercourse.run import REPO
+
+    spec = importlib.util.spec_from_file_location("mark", REPO / "scripts" / "mark_mode_dependent.py")
+    mark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mark)
+
+    def chapter(texts, png):
+        cells = [new_code_cell(f"c{i}", outputs=[new_output("stream", name="stdout", text=t)])
+                 for i, t in enumerate(texts)]
+        cells.append(new_code_cell("plot", outputs=[new_output("display_data", data={"image/png": png,
+                                                                                      "text/plain": "<Figure>"})]))
+        return new_notebook(cells=cells)
+
+    committed, fast = tmp_path / "notebooks", tmp_path / "fast"
+    committed.mkdir(), fast.mkdir()
+    nbformat.write(chapter(["same\n", "took 12.5 s\n", "NDCG 0.31\n"], "AAA"), committed / "01_x.ipynb")
+    nbformat.write(chapter(["same\n", "took 0.4 s\n", "NDCG 0.12\n"], "BBB"), fast / "01_x.ipynb")
+    monkeypatch.setattr(mark, "NOTEBOOKS", committed)
+    assert mark.mark(fast / "01_x.ipynb") == [2]  # the metric differs; the timing and the picture do not count
+    tags = [c.metadata.get("tags", []) for c in nbformat.read(committed / "01_x.ipynb", as_version=4).cells]
+    assert tags == [[], [], [mark.TAG], []]
