@@ -15,6 +15,11 @@ Examples::
     python -m hiercourse.bench --dataset ml-latest-small --seeds 0,1,2
     python -m hiercourse.bench --interactions my_log.csv --items my_items.csv --models pop,sasrec,hier-sasrec
     python -m hiercourse.bench --dataset shop --fast --models pop,dnn --out /tmp/fast.csv
+    torchrun --nproc-per-node 2 -m hiercourse.bench --dataset shop --models sasrec   # two workers (chapter 13)
+
+Launched by ``torchrun`` (its environment variables), every worker loads the data and trains
+under DistributedDataParallel (``hiercourse.training.fit``); rank 0 alone evaluates the test
+items, prints and writes the tables.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ import torch
 import hiercourse
 from hiercourse.datasets.schema import InteractionData
 from hiercourse.device import machine_description
+from hiercourse.distributed import init_from_env, shutdown, workers
 from hiercourse.errors import DataError
 from hiercourse.models import MODELS, build_model
 
@@ -246,6 +252,8 @@ def run_one(name: str, split, config: BenchConfig, seed: int) -> dict:
     hiercourse.seed_everything(seed)
     model = build_model(name, split, dim=config.dim, max_len=config.max_len)
     result = fit(model, split, **training_recipe(config, model, name, seed))
+    if not workers().main:  # under torchrun, rank 0 alone evaluates the test items and reports
+        return {"model": name, "seed": seed}
     tic = time.perf_counter()
     # seed=0 for the sampled negatives: every model and seed faces the same negatives
     metrics = evaluate(model, split, stage="test", k=10, max_len=config.max_len, seed=0)
@@ -301,7 +309,8 @@ def _header(config: BenchConfig, split, command: str, runs: pd.DataFrame) -> str
         f"- date (UTC): {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M')}; "
         f"hiercourse {hiercourse.__version__}, torch {torch.__version__}, python {platform.python_version()}",
         f"- machine: {machine_description()}, torch threads {torch.get_num_threads()}, "
-        f"device {config.device or 'auto'}",
+        f"device {config.device or 'auto'}"
+        + (f", {workers().world} workers (torchrun, DistributedDataParallel)" if workers().distributed else ""),
         f"- data: {summary['n_users']:,} users, {summary['n_items']:,} items, "
         f"{summary['n_interactions']:,} interactions ({split.info.get('cleaning', '')}); "
         f"hierarchy {split.taxonomy.describe()}",
@@ -335,24 +344,27 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
     if tuple(config.models) == MODEL_NAMES and split.truth is not None:
         # every model, and the ceiling they are read against (a copy: the caller's config is left alone)
         config = dataclasses.replace(config, models=MODEL_NAMES + REFERENCES)
-    out = Path(config.out) if config.out else None
+    main = workers().main  # one process, or rank 0 of the workers torchrun started
+    out = Path(config.out) if config.out and main else None
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
     jobs = [(name, seed) for name in config.models for seed in config.seeds]
     bar = jobs
-    if config.progress:
+    if config.progress and main:
         from tqdm.auto import tqdm
 
         bar = tqdm(jobs, desc="benchmark", unit="run")
     rows = []
     for name, seed in bar:
-        if config.progress:
+        if config.progress and main:
             bar.set_postfix(model=name, seed=seed)
         rows.append(run_one(name, split, config, seed))
         runs = pd.DataFrame(rows)
         if out is not None:
             runs.to_csv(out, index=False)  # after every run: a long benchmark keeps what it did
     runs = pd.DataFrame(rows)
+    if not main:
+        return runs
     per_seed = (runs["train_seconds"] + runs["eval_seconds"]).groupby(runs["seed"]).sum() / 60
     timing = (f"- wall time: {(time.perf_counter() - started) / 60:.1f} min in all; training + evaluation per seed: "
               + ", ".join(f"seed {seed}: {minutes:.1f} min" for seed, minutes in per_seed.items())
@@ -433,12 +445,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "python -m hiercourse.bench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    here = init_from_env(args.device)  # launched by torchrun: join the other workers
+    launcher = f"torchrun --nproc-per-node {here.world} -m hiercourse.bench " if here.distributed else \
+        "python -m hiercourse.bench "
+    command = launcher + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     try:
         run(config_from_args(args), command=command)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
     return 0
 
 

@@ -26,6 +26,7 @@ import torch
 
 from hiercourse.csr import position_in_row
 from hiercourse.device import best_device
+from hiercourse.distributed import Workers, all_reduce, shard, worker_device, workers
 from hiercourse.errors import DataError
 from hiercourse.evaluation import evaluate
 from hiercourse.models.base import count_parameters
@@ -185,6 +186,7 @@ def fit(
     negatives: int | None = None,
     window_stride: int | None = None,
     lr_decay: bool = False,
+    checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``split``; early-stop on validation NDCG@10. The one trainer of every model.
 
@@ -207,7 +209,15 @@ def fit(
     - ``lr_decay``: the learning rate falls linearly from ``lr`` to 5 % of it over the run
       (over ``time_budget_s`` when given, else over ``epochs``): big steps early, small ones
       late, so the weights settle instead of jumping around the optimum;
-    - at the end the best evaluated epoch's weights are restored.
+    - at the end the best evaluated epoch's weights are restored (and, with ``checkpoint``,
+      saved there by ``save``);
+    - several workers (``torchrun --nproc-per-node N``, a process group from
+      ``hiercourse.distributed.init_from_env``): DistributedDataParallel. Every worker draws the
+      same seeded shuffle; ``batch_size`` is the global batch, of which each worker takes every
+      N-th row (``distributed.shard``) and weights its loss by its share of the batch's targets,
+      so the averaged gradient is the one-process gradient of the whole batch. Each worker
+      evaluates its share of the users and the sums are combined; rank 0 alone saves the
+      checkpoint and shows progress (chapter 13).
 
     Taught in chapter 09.
     """
@@ -218,6 +228,9 @@ def fit(
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = best_device(device) if not isinstance(device, torch.device) else device
+    here = workers()
+    device = worker_device(device)
+    progress = progress and here.main
     torch.manual_seed(seed)  # dropout masks and any model-side sampling
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -234,6 +247,8 @@ def fit(
     # drawing as many items as the catalogue holds costs more than scoring all of them: full softmax then
     sampler = NegativeSampler(targets, split.n_items, negatives, device=device) \
         if negatives and negatives < split.n_items else None
+    learner = _distributed(model, device) if here.distributed else model.loss
+    kind = getattr(model, "trains_on", "windows")
 
     rows: list[dict] = []
     best_ndcg, best_epoch, best_state, waited = -math.inf, 0, None, 0
@@ -244,6 +259,11 @@ def fit(
         from tqdm.auto import tqdm
 
         epoch_bar = tqdm(epoch_bar, desc=type(model).__name__, leave=False)
+
+    def used() -> float:  # training seconds so far (of this epoch's tic); under several workers the slowest one's
+        seconds = train_seconds + time.perf_counter() - tic
+        return all_reduce([seconds], op="max")[0] if here.distributed else seconds
+
     for epoch in epoch_bar:
         model.train()
         tic = time.perf_counter()
@@ -252,36 +272,45 @@ def fit(
         out_of_time = False
         for begin in range(0, len(order), batch_size):
             idx = order[begin : begin + batch_size]
+            weight = 1.0
+            if here.distributed:
+                idx, weight = _my_share(idx, targets, kind, here)
             batch = (inputs[idx].to(device), targets[idx].to(device))
             if sampler is None:
-                loss = model.loss(*batch)
+                loss = learner(*batch)
             else:
-                loss = model.loss(*batch, negatives=sampler.draw(generator))
+                loss = learner(*batch, negatives=sampler.draw(generator))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {epoch}: lower lr (now {lr}) or use Adam"
                 )
             if lr_decay:
-                done = (train_seconds + time.perf_counter() - tic) / time_budget_s if time_budget_s else \
+                done = used() / time_budget_s if time_budget_s else \
                     (epoch - 1 + begin / len(order)) / epochs
                 for group in opt.param_groups:
                     group["lr"] = lr * max(0.05, 1.0 - done)
             opt.zero_grad()
-            loss.backward()
+            (loss * weight if here.distributed else loss).backward()
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-            if time_budget_s is not None and train_seconds + time.perf_counter() - tic > time_budget_s:
+            if weight:  # a worker's stand-in row (weight 0, see _my_share) is no training data
+                total += loss.item() * len(idx)
+                seen += len(idx)
+            if time_budget_s is not None and used() > time_budget_s:
                 out_of_time = True
                 break
         seconds = time.perf_counter() - tic
         train_seconds += seconds
+        if here.distributed:
+            total, seen = all_reduce([total, seen])
         row = {"epoch": epoch, "train_loss": total / max(seen, 1), "seconds": seconds}
         if epoch % eval_every == 0 or out_of_time or epoch == epochs:
-            metrics = evaluate(model, split, stage="valid", k=10, max_len=max_len,
-                               sampled_negatives=None, users=eval_users)
+            if here.distributed:
+                metrics = _evaluate_shared(model, split, max_len, eval_users, here)
+            else:
+                metrics = evaluate(model, split, stage="valid", k=10, max_len=max_len,
+                                   sampled_negatives=None, users=eval_users)
             row["valid_ndcg@10"], row["valid_hr@10"] = metrics["ndcg@10"], metrics["hr@10"]
             if metrics["ndcg@10"] > best_ndcg:
                 best_ndcg, best_epoch, waited = metrics["ndcg@10"], epoch, 0
@@ -301,6 +330,8 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    if checkpoint is not None and here.main:
+        save(model, checkpoint)
     return TrainResult(
         history=pd.DataFrame(rows),
         best_epoch=best_epoch,
@@ -313,8 +344,61 @@ def fit(
         extra={"optimizer": optimizer, "lr": lr, "batch_size": batch_size, "max_len": max_len,
                "n_windows": len(inputs), "seed": seed, "train_fraction": train_fraction,
                "negatives": negatives if sampler is not None else None, "window_stride": window_stride,
-               "lr_decay": lr_decay},
+               "lr_decay": lr_decay, "workers": here.world},
     )
+
+
+# --------------------------------------------------------------------------- several workers (chapter 13)
+class _LossOf(torch.nn.Module):
+    """``forward`` = ``model.loss``: DistributedDataParallel averages the gradients of what ``forward`` returns."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *batch, **kwargs):
+        return self.model.loss(*batch, **kwargs)
+
+
+def _distributed(model: torch.nn.Module, device: torch.device):
+    """``model.loss`` under DistributedDataParallel (rank 0's weights are broadcast to every worker first)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    # some models leave parameters out of some losses (e.g. the sampled softmax): let DDP look for them
+    return DistributedDataParallel(_LossOf(model), device_ids=[device.index] if device.type == "cuda" else None,
+                                   find_unused_parameters=True)
+
+
+def _loss_terms(rows: torch.Tensor, targets: torch.Tensor, kind: str) -> int:
+    """How many terms the model's loss averages over for these rows: non-pad targets of windows, else rows."""
+    return int((targets[rows] > 0).sum()) if kind == "windows" else len(rows)
+
+
+def _my_share(idx: torch.Tensor, targets: torch.Tensor, kind: str, here: Workers) -> tuple[torch.Tensor, float]:
+    """This worker's rows of the global batch ``idx`` and its loss weight.
+
+    Each worker's loss is a mean over its own terms; weighting it by ``world x (its terms /
+    the batch's terms)`` makes DDP's average of the gradients the gradient of the mean over
+    the whole batch, as one process would compute it. A worker left without rows (a last
+    batch smaller than the number of workers) takes one row at weight 0, so it still joins
+    the gradient exchange.
+    """
+    mine = shard(idx, here)
+    if len(mine) == 0:
+        return idx[:1], 0.0
+    return mine, here.world * _loss_terms(mine, targets, kind) / _loss_terms(idx, targets, kind)
+
+
+def _evaluate_shared(model, split, max_len: int, eval_users, here: Workers) -> dict:
+    """Validation NDCG@10 / HR@10 over all (or ``eval_users``) users, each worker ranking its share."""
+    users = np.arange(split.n_users) if eval_users is None else np.asarray(eval_users)
+    mine = users[here.rank :: here.world]
+    sums = [0.0, 0.0, 0.0]
+    if len(mine):
+        metrics = evaluate(model, split, stage="valid", k=10, max_len=max_len, sampled_negatives=None, users=mine)
+        sums = [metrics["ndcg@10"] * len(mine), metrics["hr@10"] * len(mine), float(len(mine))]
+    ndcg_sum, hr_sum, n = all_reduce(sums)
+    return {"ndcg@10": ndcg_sum / n, "hr@10": hr_sum / n}
 
 
 def _fit_counting(model, split) -> TrainResult:
