@@ -15,12 +15,13 @@ Each argument is a fast-mode run of the chapter of the same file name in noteboo
 from __future__ import annotations
 
 import configparser
+import copy
 import re
 import sys
 from pathlib import Path
 
 import nbformat
-from nbval.plugin import transform_streams_for_comparison
+from nbval.plugin import coalesce_streams, transform_streams_for_comparison
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -46,7 +47,9 @@ def comparable(outputs: list, rules: list[tuple[re.Pattern, str]]) -> dict[str, 
         return value
 
     found: dict[str, list] = {}
-    for output in transform_streams_for_comparison(list(outputs)):
+    # nbval merges each cell's stream outputs by name first (how a print is split into chunks depends on timing);
+    # coalesce_streams edits the outputs it merges, hence the copy
+    for output in transform_streams_for_comparison(coalesce_streams(copy.deepcopy(list(outputs)))):
         for key, value in output.items():
             if key in SKIPPED:
                 continue
