@@ -35,6 +35,8 @@ SHARED_DATA = ROOT.parent / "shared" / "datasets"  # the checkout sits next to .
 # Test runs only (``course.py test``, and any pytest run through conftest.py, before torch is imported):
 TEST_ENV = {
     "HIERCOURSE_FAST": "1",  # chapters (nbval, papermill) and benchmarks in fast mode
+    # progress bars print their finished line, as in the committed chapters (hiercourse.notebook.progress_bar)
+    "HIERCOURSE_PROGRESS": "static",
     # two xdist workers on two cores: one thread each, or OpenMP oversubscription slows torch 10-100x
     "OMP_NUM_THREADS": "1",
 }

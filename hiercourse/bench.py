@@ -351,9 +351,9 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
     jobs = [(name, seed) for name in config.models for seed in config.seeds]
     bar = jobs
     if config.progress and main:
-        from tqdm.auto import tqdm
+        from hiercourse.notebook import progress_bar
 
-        bar = tqdm(jobs, desc="benchmark", unit="run")
+        bar = progress_bar(jobs, desc="benchmark", unit="run")
     rows = []
     for name, seed in bar:
         if config.progress and main:

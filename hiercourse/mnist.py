@@ -23,6 +23,7 @@ from hiercourse.datasets.mnist import PIXEL_MEAN, PIXEL_STD
 from hiercourse.device import best_device
 from hiercourse.errors import DataError
 from hiercourse.models.base import count_parameters  # noqa: F401  (chapter 06 counts its networks' weights with it)
+from hiercourse.notebook import progress_bar
 
 N_CLASSES = 10
 # Full-mode defaults, shared by chapter 06's parameters cell and scripts/mnist_full.py.
@@ -196,8 +197,6 @@ def train(
     Returns a :class:`TrainingHistory`; the model is left trained, in eval mode.
     Taught in chapter 06.
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(device) if device is not None else best_device()
     images = torch.as_tensor(train_x)
     labels = torch.as_tensor(train_y, dtype=torch.int64)
@@ -217,7 +216,7 @@ def train(
     shuffler = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks
     history = TrainingHistory(epochs=epochs, batch_size=batch_size, n_train=n, device=str(device))
-    bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, unit="batch")
+    bar = progress_bar(total=epochs * steps_per_epoch, disable=not progress, unit="batch")
     start = time.perf_counter()
     for epoch in range(epochs):
         epoch_start = time.perf_counter()

@@ -26,6 +26,10 @@ INSTALL_SPEC_VAR = "HIERCOURSE_INSTALL_SPEC"
 #: Folder of the student edition (chapters without solutions) at the repository root: the badges open it.
 STUDENT_FOLDER = "student"
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+#: Environment variable that says how progress bars show (:func:`progress_bar`): ``"static"`` prints one line,
+#: the finished bar, when a bar closes (what ``python -m hiercourse.run`` saves into the committed chapters, and
+#: what the notebook tests compare); unset, a live bar (a widget in Jupyter, text in a terminal).
+PROGRESS_VAR = "HIERCOURSE_PROGRESS"
 _PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"  # present in a checkout only
 
 
@@ -208,6 +212,76 @@ def start_chapter(fast: bool, summary: str) -> None:
     print(f"{'FAST' if fast else 'FULL'} mode: {summary}")
     print(f"machine: {machine_description()}; started {started}")
     record("fast_mode", bool(fast))
+
+
+def static_progress() -> bool:
+    """True when ``$HIERCOURSE_PROGRESS`` is ``"static"``: progress bars print only their finished state.
+
+    Taught in chapter 06.
+    """
+    return os.environ.get(PROGRESS_VAR, "").strip().lower() == "static"
+
+
+class _Discard:
+    """A file that forgets what is written to it: where a static bar sends its live updates."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def progress_bar(iterable: Iterable | None = None, **kwargs: Any):
+    """A tqdm progress bar over ``iterable`` (or ``total=`` steps advanced with ``update``), shown the way the
+    reader can see it.
+
+    Interactively (``$HIERCOURSE_PROGRESS`` unset) it is ``tqdm.auto.tqdm``: a live widget in Jupyter or
+    Colab, a live text bar in a terminal. When chapters are executed to be saved (``python -m hiercourse.run``
+    sets ``$HIERCOURSE_PROGRESS=static``) a widget would be stored as its first state ("0% 0/63"), which is
+    all a static viewer (GitHub, the course's website) can show of it. So a static bar draws nothing while it
+    runs and, when it closes, prints one line to stdout: the finished bar, with its count, elapsed time, rate
+    and last postfix (nothing when ``leave=False`` or ``disable=True``, as a closed live bar leaves nothing).
+    ``kwargs`` are tqdm's (``total``, ``desc``, ``unit``, ``leave``, ``disable``...). Returns the bar.
+    Taught in chapter 06.
+    """
+    if not static_progress():
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, **kwargs)
+    return _static_bar_class()(iterable, **kwargs)
+
+
+def _static_bar_class():
+    """The static bar's class, built on first use so that importing this module does not import tqdm."""
+    global _STATIC_BAR
+    if _STATIC_BAR is None:
+        import sys
+
+        from tqdm.std import tqdm
+
+        class StaticBar(tqdm):
+            """tqdm drawing into nothing while it runs, printing its finished line to stdout on close."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["file"] = _Discard()
+                kwargs.setdefault("mininterval", 1.0)
+                kwargs.setdefault("ascii", False)  # the file has no encoding tqdm could read: say it takes unicode
+                self._line_printed = False
+                super().__init__(*args, **kwargs)
+
+            def close(self) -> None:
+                if not getattr(self, "disable", True) and not self._line_printed and self.leave is not False:
+                    self._line_printed = True
+                    self._ema_dt = lambda: None  # the rate over the whole run, as tqdm's own last line
+                    print(str(self), file=sys.stdout, flush=True)
+                super().close()
+
+        _STATIC_BAR = StaticBar
+    return _STATIC_BAR
+
+
+_STATIC_BAR = None
 
 
 def read_records(path: str | os.PathLike) -> dict[str, Any]:

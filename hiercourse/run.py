@@ -19,6 +19,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
+from hiercourse.notebook import PROGRESS_VAR
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 BUILD = REPO / "build"
@@ -77,12 +79,15 @@ def stamp_run_time(nb: nbformat.NotebookNode, seconds: float, fast: bool) -> Non
 def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> ChapterRun:
     """Execute one chapter in a fresh kernel (cwd = its folder) and write it to ``out``.
 
-    ``fast`` sets ``$HIERCOURSE_FAST``; ``timeout`` is in seconds per cell. A failed
-    chapter is never written over the committed notebook (it goes to ``build/``).
+    ``fast`` sets ``$HIERCOURSE_FAST``; ``$HIERCOURSE_PROGRESS=static`` makes progress bars print their
+    finished line instead of a widget (``hiercourse.notebook.progress_bar``); ``timeout`` is in seconds per
+    cell. A failed chapter is never written over the committed notebook (it goes to ``build/``).
     Returns a :class:`ChapterRun`. Taught in chapter 00.
     """
     nb = nbformat.read(path, as_version=4)
     os.environ["HIERCOURSE_FAST"] = "1" if fast else "0"  # the parameters cell reads it
+    # a saved widget shows only its first state ("0%") in static viewers: progress bars print their finished line
+    os.environ[PROGRESS_VAR] = "static"
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )

@@ -256,9 +256,9 @@ def fit(
     train_seconds, start = 0.0, time.perf_counter()
     epoch_bar = range(1, epochs + 1)
     if progress:
-        from tqdm.auto import tqdm
+        from hiercourse.notebook import progress_bar
 
-        epoch_bar = tqdm(epoch_bar, desc=type(model).__name__, leave=False)
+        epoch_bar = progress_bar(epoch_bar, desc=type(model).__name__, leave=False)
 
     def used() -> float:  # training seconds so far (of this epoch's tic); under several workers the slowest one's
         seconds = train_seconds + time.perf_counter() - tic

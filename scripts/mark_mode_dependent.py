@@ -24,6 +24,8 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 TAG = "nbval-ignore-output"
+BACKSPACE = re.compile("[^\n]\x08")  # nbval's two rules for terminal control characters in streams
+CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.M)
 # nbval's own skips plus those of conftest.py (pytest_collectstart)
 SKIPPED = {"metadata", "traceback", "text/latex", "prompt_number", "output_type", "name", "execution_count",
            "image/png", "image/jpeg", "text/html", "application/vnd.jupyter.widget-view+json",
@@ -37,15 +39,24 @@ def sanitizers(cfg: Path = REPO / "tests" / "nbval_sanitize.cfg") -> list[tuple[
 
 
 def merged_streams(outputs: list) -> list[dict]:
-    """Consecutive stream outputs of the same stream joined into one, as nbval does before comparing."""
+    """Every stream output of a cell merged into one per stream name, at the first one's place, with backspaces
+    and bare carriage returns resolved: what nbval compares (its ``coalesce_streams``), since how a print is split
+    into chunks depends on timing."""
     merged: list[dict] = []
+    streams: dict[str, dict] = {}
     for output in outputs:
         output = dict(output)
-        if (output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
-                and merged[-1].get("name") == output.get("name")):
-            merged[-1]["text"] += output["text"]
-        else:
-            merged.append(output)
+        if output.get("output_type") == "stream":
+            if output["name"] in streams:
+                streams[output["name"]]["text"] += output["text"]
+                continue
+            streams[output["name"]] = output
+        merged.append(output)
+    for output in streams.values():
+        text = output["text"]
+        while (shorter := BACKSPACE.sub("", text)) != text:
+            text = shorter
+        output["text"] = CARRIAGE_RETURN.sub("", text)
     return merged
 
 

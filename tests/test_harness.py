@@ -114,3 +114,48 @@ def test_mode_dependent_cells_are_found_the_way_nbval_compares(tmp_path, monkeyp
     assert mark.mark(fast / "01_x.ipynb") == [2]  # the metric differs; the timing and the picture do not count
     tags = [c.metadata.get("tags", []) for c in nbformat.read(committed / "01_x.ipynb", as_version=4).cells]
     assert tags == [[], [], [mark.TAG], []]
+
+
+def test_static_progress_bar_prints_its_finished_line_once(monkeypatch, capsys):
+    """$HIERCOURSE_PROGRESS=static: nothing while the bar runs, then one line with the final count and postfix;
+    nothing for leave=False or disable=True (a closed live bar leaves nothing either)."""
+    monkeypatch.setenv(notebook.PROGRESS_VAR, "static")
+    bar = notebook.progress_bar(total=40, desc="epoch 2/2", unit="batch")
+    for _ in range(40):
+        bar.update(1)
+    assert capsys.readouterr().out == ""  # no live updates reach the output
+    bar.set_postfix(loss="0.123")
+    bar.close()
+    bar.close()  # a second close prints nothing more
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("epoch 2/2: 100%") and "40/40" in lines[0] and "loss=0.123" in lines[0]
+    assert "batch/s" in lines[0]
+    assert list(notebook.progress_bar(range(3), desc="loop")) == [0, 1, 2]  # an iterable closes itself
+    assert "3/3" in capsys.readouterr().out
+    for kwargs in ({"leave": False}, {"disable": True}):
+        assert list(notebook.progress_bar(range(3), **kwargs)) == [0, 1, 2]
+        assert capsys.readouterr().out == ""
+
+
+def test_interactive_progress_bar_is_tqdm_auto(monkeypatch):
+    from tqdm.auto import tqdm
+
+    monkeypatch.delenv(notebook.PROGRESS_VAR, raising=False)
+    bar = notebook.progress_bar(range(2), disable=True)
+    assert type(bar) is tqdm
+    assert not notebook.static_progress()
+
+
+def test_executed_chapter_saves_a_finished_progress_line_not_a_widget(tmp_path):
+    """What `python -m hiercourse.run` saves is readable without a widget front-end: '100% ... 5/5', not '0% 0/5'."""
+    path = _notebook(tmp_path, [
+        "from hiercourse.notebook import progress_bar\nfor _ in progress_bar(range(5), desc='demo', unit='step'):\n"
+        "    pass",
+    ])
+    result = run.execute(path, tmp_path / "out" / path.name, fast=True)
+    assert result.status == "ok"
+    outputs = nbformat.read(result.output, as_version=4).cells[0].outputs
+    assert all(o.output_type == "stream" for o in outputs), outputs
+    text = "".join(o.text for o in outputs)
+    assert "demo: 100%" in text and "5/5" in text and "0/5" not in text

@@ -65,13 +65,15 @@ EXPECTED: dict[str, dict[str, object]] = {
     },
     "04_cnn_mathematics": {},
     "05_transformer_mathematics": {},
-    "06_mnist_cnn": {
+    "06_mnist_cnn": {  # offline (CI, the committed run): the 8k/2k split of the official test file
         "article_forward_fails": True,
         "corrected_parameters": 421_738,
-        "epochs": 1,
-        "n_train": (1_000, 8_000),  # committed 8,000 (the fallback split when the train file is absent)
-        "n_test": (2_000, 10_000),  # committed 2,000
-        "accuracy": (0.9, 1.0),  # committed 0.9645 (seed 0); chance is 0.1
+        "epochs": (1, 8),  # fast 1, full 8 (3 on the official 60k split)
+        "n_train": (8_000, 60_000),  # fast 8,000, full 8,000 (the fallback split when the train file is absent)
+        "n_test": (2_000, 10_000),  # fast 2,000, full 2,000 (10,000 on the official split)
+        "accuracy": (0.94, 1.0),  # fast 0.9645, full 0.986 (seed 0); chance is 0.1
+        # section 5: "most of its fall happens in the first half of the batches"
+        "loss_fall_share_first_half": (0.6, 1.0),  # fast 0.862, full 0.983
     },
     "07_encoding_user_interests": {  # synthetic shop, fast mode: a few epochs per encoder
         "ndcg@10": {
@@ -182,6 +184,11 @@ EXPECTED: dict[str, dict[str, object]] = {
 
 # (higher, lower): record paths whose order is a chapter's conclusion, so it must hold on every run.
 ORDERS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "06_mnist_cnn": [
+        # section 5: the training accuracy, measured during epoch 1, lags the test accuracy measured after it
+        # (fast 0.8415 vs 0.9645, full 0.7719 vs 0.9535)
+        (("epoch1_accuracy", "test"), ("epoch1_accuracy", "train")),
+    ],
     "07_encoding_user_interests": [  # every trained encoder reads the history better than popularity
         (("ndcg@10", name), ("ndcg@10", "most popular"))
         for name in ("DNN (mean + MLP)", "Transformer (SASRec)", "CNN (Caser)")

@@ -288,22 +288,31 @@ def _fetch(urls: Iterable[str], sha256: str, filename: str, folder: Path,
     import pooch  # lazy: importing pooch pulls in requests
 
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=TIMEOUT_S)
-    for url in urls:
-        for attempt in range(RETRIES):
-            try:
-                path = pooch.retrieve(
-                    url, known_hash=f"sha256:{sha256}", fname=filename, path=folder,
-                    downloader=downloader, progressbar=progress,
-                )
-                return Path(path)
-            except ValueError as exc:  # pooch: the hash did not match; its temp file is gone
-                mismatches.append(f"{url}: {exc}")
-                break  # the same server would send the same bytes again
-            except Exception as exc:  # network errors of every kind: retry, then next mirror
-                if attempt + 1 == RETRIES:
-                    failures.append(f"{url}: {type(exc).__name__}: {exc}")
-                else:
-                    time.sleep(RETRY_WAIT_S)
+    urls = list(urls)
+    # one line per file, not pooch's line per attempt (mirrors x retries); the caller reports what failed
+    print(f"downloading {filename} ({len(urls)} mirror(s), {RETRIES} tries each) ...", flush=True)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        for url in urls:
+            for attempt in range(RETRIES):
+                try:
+                    path = pooch.retrieve(
+                        url, known_hash=f"sha256:{sha256}", fname=filename, path=folder,
+                        downloader=downloader, progressbar=progress,
+                    )
+                    return Path(path)
+                except ValueError as exc:  # pooch: the hash did not match; its temp file is gone
+                    mismatches.append(f"{url}: {exc}")
+                    break  # the same server would send the same bytes again
+                except Exception as exc:  # network errors of every kind: retry, then next mirror
+                    if attempt + 1 == RETRIES:
+                        failures.append(f"{url}: {type(exc).__name__}: {exc}")
+                    else:
+                        time.sleep(RETRY_WAIT_S)
+    finally:
+        logger.setLevel(level)
     return None
 
 
