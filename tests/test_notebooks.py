@@ -43,8 +43,16 @@ EXPECTED: dict[str, dict[str, object]] = {
         "n_interactions": 100_836,
         "n_rated_items": 9_724,
         "n_movies": 9_742,
-        "content_median_ties_with_target": (1, 1_000),  # committed 40: genre profiles tie many films
+        "content_median_ties_with_target": (1, 1_000),  # fast 40, full 40: genre profiles tie many films
         "shop_n_users": 1_000,
+        # chapters 01-05 are committed in FULL mode too; "fast" is `python -m hiercourse.run NN --out build/fast`
+        "hr@10 content-based (genre profile)": 0.0,  # every tie counted against the target (deterministic)
+        "hr@10 most popular": (0.03, 0.05),  # fast 0.0377, full 0.0377 (no training)
+        "hr@10 collaborative (item-KNN)": (0.035, 0.055),  # fast 0.0443, full 0.0443 (no training)
+        "hr@10 embeddings (BPR matrix factorisation)": (0.02, 0.09),  # fast 0.0492 (3 epochs), full 0.0541 (30)
+        # section 4 reads the committed 3-seed benchmark (a shipped table: the same in both modes)
+        "benchmark_hr10_bpr_minus_itemknn": {"difference": (0.005, 0.03), "noise": False},  # +0.0142 +- 0.0055
+        "shop_median_tv_category": (0.1, 0.2),  # fast 0.153, full 0.153 (the small shop in both modes)
     },
     "02_data_collection_and_preprocessing": {
         "ml_n_users": 610,
@@ -56,15 +64,38 @@ EXPECTED: dict[str, dict[str, object]] = {
         "split_n_users": 610,
         "split_train_interactions": 99_616,  # 100,836 - 2 x 610 held-out items
         "bad_log_error_names_user": True,
+        "shop_n_interactions": (100_000, 500_000),  # fast 100,677 (small shop), full 490,266 (medium)
+        "shop_outlier_users": True,  # the injected bot, and only it
+        "hr10_knn_random": (0.1, 0.25),  # fast 0.159, full 0.159 (deterministic: no training)
+        "hr10_knn_chrono": (0.03, 0.07),  # fast 0.0492, full 0.0492
     },
     "03_feature_engineering": {
         "genre_vocabulary_size": 19,  # 20 genre labels minus "(no genres listed)"
-        "shop_n_categories": 30,
-        "events_vs_true_activity_spearman": (0.6, 1.0),  # committed 0.886
-        "ml_item_gini": (0.6, 0.8),  # committed 0.716; deterministic on the published file
+        "shop_n_categories": (30, 48),  # fast 30 (small shop: 6 x 5), full 48 (medium: 8 x 6)
+        "events_vs_true_activity_spearman": (0.6, 1.0),  # fast 0.886, full 0.888
+        "ml_item_gini": (0.6, 0.8),  # fast 0.716, full 0.716; deterministic on the published file
+        "comeback_most_recent_quartile": (0.85, 1.0),  # fast 0.971, full 0.965
+        "comeback_least_recent_quartile": (0.6, 0.95),  # fast 0.811, full 0.824
     },
-    "04_cnn_mathematics": {},
-    "05_transformer_mathematics": {},
+    "04_cnn_mathematics": {  # exact arithmetic and float64 comparisons: the same in both modes
+        "conv2d_max_abs_diff_vs_torch": (0.0, 1e-10),  # fast 7.1e-15 (20 configurations), full: 200 configurations
+        "pool_max_abs_diff_vs_torch": (0.0, 1e-10),
+        "case_study_positions_after_pool": 13,
+        "article_positions_after_pool": 14,
+        "article_mnist_map_side": 24,
+        "receptive_field_formula_vs_measured": [18, 18],
+        "conv_backward_gradcheck": True,
+        "case_study_param_counts": {"conv": 320, "dense": 54_090},
+        # exercise 2: without padding, 3 conv + pool blocks fit on 28 x 28 and see 22 x 22, not the whole digit
+        "exercise2_conv_pool_unpadded": {"receptive_field": 22, "sees_all": False},
+    },
+    "05_transformer_mathematics": {
+        "variance_ratio_qk_over_dk": (0.95, 1.05),  # fast 1.005, full: more samples and widths
+        "attention_backward_gradcheck": True,
+        "decoder_memory_sensitivity": {"article": 0.0},  # the article's decoder never reads the memory
+        # memory is counted by the profiler (no noise): 4x per doubling of L; time depends on the machine
+        "attention_cost_loglog_slopes": {"peak_mib": (1.9, 2.1)},
+    },
     "06_mnist_cnn": {  # offline (CI, the committed run): the 8k/2k split of the official test file
         "article_forward_fails": True,
         "corrected_parameters": 421_738,
@@ -184,6 +215,25 @@ EXPECTED: dict[str, dict[str, object]] = {
 
 # (higher, lower): record paths whose order is a chapter's conclusion, so it must hold on every run.
 ORDERS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "02_data_collection_and_preprocessing": [
+        # section 2: with drift the halves differ more than without (fast 0.229 vs 0.187, full 0.237 vs 0.198)
+        (("shop_half_distance_drift",), ("shop_half_distance_no_drift",)),
+        # section 5.3: a random split leaks the future and flatters both models (deterministic, both modes)
+        (("hr10_knn_random",), ("hr10_knn_chrono",)),
+        (("hr10_popular_random",), ("hr10_popular_chrono",)),
+    ],
+    "03_feature_engineering": [
+        # users seen recently come back more often (fast 0.971 vs 0.811, full 0.965 vs 0.824)
+        (("comeback_most_recent_quartile",), ("comeback_least_recent_quartile",)),
+        # purchases alone are the worst evidence of the true interests (fast 0.281 vs 0.151, full 0.282 vs 0.158)
+        (("tv_to_truth purchases only",), ("tv_to_truth views only",)),
+        (("tv_to_truth purchases only",), ("tv_to_truth all events, equal weight",)),
+    ],
+    "05_transformer_mathematics": [
+        # section 2 at the largest d_k: unscaled scores saturate the softmax and shrink its gradient
+        (("saturation_at_largest_dk", "max_weight_unscaled"), ("saturation_at_largest_dk", "max_weight_scaled")),
+        (("saturation_at_largest_dk", "grad_norm_scaled"), ("saturation_at_largest_dk", "grad_norm_unscaled")),
+    ],
     "06_mnist_cnn": [
         # section 5: the training accuracy, measured during epoch 1, lags the test accuracy measured after it
         # (fast 0.8415 vs 0.9645, full 0.7719 vs 0.9535)

@@ -276,6 +276,24 @@ def test_median_time_reads_the_clock_around_each_measured_call(monkeypatch):
     assert len(calls) == 6
 
 
+
+def test_median_time_on_the_cpu_clock_reads_process_time(monkeypatch):
+    from hiercourse.scratch import measure
+
+    cpu = [0.0]
+    wall = [0.0]
+
+    def work():
+        cpu[0] += 1.0   # one CPU second of work ...
+        wall[0] += 5.0  # ... that took five seconds on a busy machine
+
+    monkeypatch.setattr(measure.time, "process_time", lambda: cpu[0])
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: wall[0])
+    assert measure.median_time(work, repeats=3, clock="cpu") == 1.0
+    assert measure.median_time(work, repeats=3) == 5.0
+    with pytest.raises(ValueError):
+        measure.median_time(work, clock="gpu")
+
 def _allocations():
     def one():
         return torch.ones(2000)
@@ -352,4 +370,20 @@ def test_attention_plots_draw_the_data_they_are_given():
     assert measured.get_ydata().tolist() == [0.1, 0.4]
     np.testing.assert_allclose(guide.get_ydata(), [0.4 / 4, 0.4])  # the L^2 guide through the last point
     np.testing.assert_allclose(time_ax.get_lines()[1].get_ydata(), [0.004 / 4, 0.004])
+    cost["wall_seconds"] = [0.001, 0.02]  # CPU time and wall-clock time side by side
+    time_ax = maths_plots.plot_cost_vs_length(cost).axes[0]
+    assert time_ax.get_lines()[2].get_ydata().tolist() == [0.001, 0.02]
     plt.close("all")
+
+
+def test_cpu_cache_bytes_reads_sysfs_and_skips_instruction_caches(tmp_path):
+    from hiercourse.scratch import cpu_cache_bytes
+
+    for name, level, kind, size in [("index0", 1, "Data", "48K"), ("index1", 1, "Instruction", "32K"),
+                                    ("index2", 2, "Unified", "1024K"), ("index3", 3, "Unified", "32M")]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "level").write_text(f"{level}\n")
+        (tmp_path / name / "type").write_text(f"{kind}\n")
+        (tmp_path / name / "size").write_text(f"{size}\n")
+    assert cpu_cache_bytes(tmp_path) == {"L1d": 48 * 2**10, "L2": 2**20, "L3": 32 * 2**20}
+    assert cpu_cache_bytes(tmp_path / "missing") == {}

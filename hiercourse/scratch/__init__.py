@@ -18,7 +18,7 @@ from hiercourse.scratch.backward import ManualAttention, ManualAvgPool2d, Manual
 from hiercourse.scratch.blocks import DecoderBlock, EncoderBlock
 from hiercourse.scratch.conv import Conv2d, conv2d, convolve2d_true
 from hiercourse.scratch.dense import Dense, LayerNorm, dense, layer_norm
-from hiercourse.scratch.measure import median_time, peak_memory_bytes
+from hiercourse.scratch.measure import cpu_cache_bytes, median_time, peak_memory_bytes
 from hiercourse.scratch.pooling import avg_pool2d, max_pool2d
 from hiercourse.scratch.positions import LearnedPositions, SinusoidalPositions, sinusoidal_positions
 from hiercourse.scratch.shapes import (
@@ -34,7 +34,8 @@ __all__ = [
     "Conv2d", "DecoderBlock", "Dense", "EncoderBlock", "LayerNorm", "LearnedPositions", "ManualAttention",
     "ManualAvgPool2d", "ManualConv2d", "ManualMaxPool2d", "MultiHeadAttention", "ReceptiveField",
     "SinusoidalPositions", "attention_scores", "avg_pool2d", "causal_mask", "conv2d", "conv2d_param_count",
-    "conv_output_size", "convolve2d_true", "cross_entropy", "dense", "dense_param_count", "dropout", "gelu",
+    "conv_output_size", "convolve2d_true", "cpu_cache_bytes", "cross_entropy", "dense", "dense_param_count",
+    "dropout", "gelu",
     "layer_norm", "log_softmax", "max_pool2d", "median_time", "merge_heads", "peak_memory_bytes",
     "padding_mask", "pool_output_size",
     "receptive_fields", "relu", "scaled_dot_product_attention", "sinusoidal_positions", "softmax", "split_heads",
