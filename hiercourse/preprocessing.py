@@ -665,7 +665,8 @@ def _genres(items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 
 def leave_one_out(
-    data: InteractionData | pd.DataFrame, min_events: int = 3, max_len: int | None = None
+    data: InteractionData | pd.DataFrame, min_events: int = 3, max_len: int | None = None,
+    all_items: bool = False,
 ) -> SequenceSplit:
     """The course's split: per user, in time order, last item = test, the one before = validation.
 
@@ -673,7 +674,9 @@ def leave_one_out(
     ``split.info["dropped_users"]``); a ``DataError`` is raised when none is left.
     ``max_len`` keeps only each user's most recent ``max_len`` interactions and
     becomes the default length of ``history`` and ``train_windows``.
-    Ties in time keep their row order (the schema's stable sort).
+    Ties in time keep their row order (the schema's stable sort). ``all_items=True`` keeps every
+    item of ``data.items`` in the catalogue, those nobody interacted with too (retrieval over
+    the whole catalogue, chapter 13); by default the catalogue is the items of the kept rows.
 
     Taught in chapter 02.
     """
@@ -731,7 +734,9 @@ def split_sorted(data: InteractionData, users: np.ndarray, item_ids: np.ndarray,
     user_ids, keep_len = user_ids[enough], keep_len[enough]
     item_ids, stamps = item_ids[rows].astype(np.int64, copy=False), stamps[rows].astype(np.int64, copy=False)
 
-    idmap = IdMap(user_ids, sorted_unique(item_ids))
+    catalogue = np.r_[item_ids, data.items["item"].to_numpy(np.int64)] if all_items and data.items is not None \
+        else item_ids
+    idmap = IdMap(user_ids, sorted_unique(catalogue))
     seq = idmap.encode_items(item_ids)
     offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
     np.cumsum(keep_len, out=offsets[1:])

@@ -39,6 +39,7 @@ DISTRIBUTION = {
 # Modules that are no distribution to install: imported only inside ``try: ... except ImportError``.
 OPTIONAL_MODULES = {
     "google": "google.colab exists only on Colab; notebook.in_colab() imports it to detect Colab",
+    "faiss": "faiss-cpu, the [scale] extra: hiercourse.retrieval.load_faiss imports it for chapter 13's FAISS part",
 }
 # Core dependencies that nothing imports but that the package needs at run time.
 RUNTIME_ONLY = {

@@ -57,6 +57,15 @@ PRESETS: dict[str, tuple[int, int, int, int, int]] = {
     "large": (20_000, 10, 8, 150, 60),   # benchmarks
 }
 
+# Catalogues at scale (make_big_shop), a deeper tree: name: (n_users, fanout per level (top first), items per
+# leaf, events_per_user); the catalogue holds prod(fanout) x items per leaf items (10k, 100k and 1M here).
+BIG_PRESETS: dict[str, tuple[int, tuple[int, ...], int, int]] = {
+    "10k": (4_000, (10, 10, 10), 10, 60),
+    "100k": (8_000, (10, 10, 10), 100, 60),
+    "1m": (16_000, (10, 10, 10), 1_000, 60),
+}
+BIG_LEVEL_NAMES = ["department", "category", "subcategory", "line", "variant"]
+
 START = 1_704_067_200  # 2024-01-01 00:00 UTC
 SLOT_SECONDS = 60      # time between two viewed items of a session
 STEP_SECONDS = 10      # time between two funnel steps of one item
@@ -119,6 +128,69 @@ def _sample_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) 
     flat = (cum + np.arange(len(probs))[:, None]).ravel()
     hits = np.searchsorted(flat, rows + rng.random(len(rows)), side="right")
     return np.minimum(hits - rows * n_cols, n_cols - 1)
+
+
+def _simulate_log(
+    rng: np.random.Generator, user_ids: np.ndarray, item_ids: np.ndarray, w_start: np.ndarray, w_end: np.ndarray,
+    zipf: np.ndarray, item_by_rank: np.ndarray, events_per_user: float, days: int, noise: float,
+    funnel: tuple[float, float, float],
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Steps 3 and 4 of the module docstring: sessions in leaf categories, item slots, the funnel.
+
+    ``w_start``/``w_end`` [n_users, n_leaves] are the drift's end points, ``item_by_rank[k, r]`` the
+    item (row of ``item_ids``) of popularity rank r in leaf k, ``zipf`` the popularity of each rank.
+    Returns the interactions (in the schema's order), ``n_sessions`` and ``activity`` per user.
+    Shared by ``make_shop`` and ``make_big_shop``.
+    """
+    n_users, n_cat = w_start.shape
+    per_cat = len(zipf)
+    # 3. sessions: how many, when, which category ------------------------------------
+    activity = rng.lognormal(-0.5, 1.0, n_users)  # mean 1, heavy tail
+    funnel_depth = np.array([1.0, funnel[0], funnel[0] * funnel[1], funnel[0] * funnel[1] * funnel[2]])
+    events_per_session = 4.0 * funnel_depth.sum()  # 1 + Poisson(3) items viewed per session
+    span = days * 86_400
+    slot_budget = MAX_SLOTS * SLOT_SECONDS + MIN_IDLE  # room one session takes at most
+    max_sessions = max(1, int(0.9 * span / slot_budget))
+    n_sessions = np.minimum(
+        1 + rng.poisson(activity * max(events_per_user / events_per_session - 1, 0.0)), max_sessions
+    )
+    session_user = np.repeat(np.arange(n_users), n_sessions)
+    first_session = np.cumsum(n_sessions) - n_sessions
+    rank = np.arange(len(session_user)) - first_session[session_user]
+    # sorted uniform times per user, then pushed apart so sessions never overlap
+    u = np.sort(session_user + rng.random(len(session_user))) - session_user
+    free = span - n_sessions * slot_budget
+    session_start = START + (u * free[session_user]).astype(np.int64) + rank * slot_budget
+    progress = (session_start - START) / span  # how far the drift has gone
+    from_end = rng.random(len(session_user)) < progress  # mixture == linear interpolation
+    tree_row = session_user + n_users * from_end
+    session_category = _sample_rows(rng, np.vstack([w_start, w_end]), tree_row)
+    random_session = rng.random(len(session_user)) < noise
+    session_category[random_session] = rng.integers(0, n_cat, int(random_session.sum()))
+
+    # 4. item slots and the funnel ----------------------------------------------------
+    n_slots = np.minimum(1 + rng.poisson(3.0, len(session_user)), MAX_SLOTS)
+    slot_session = np.repeat(np.arange(len(session_user)), n_slots)
+    slot_rank = position_in_row(n_slots)
+    popularity_rank = np.minimum(np.searchsorted(np.cumsum(zipf), rng.random(len(slot_session))), per_cat - 1)
+    slot_item = item_by_rank[session_category[slot_session], popularity_rank]
+    steps = rng.random((len(slot_session), 3)) < np.asarray(funnel)[None, :]
+    depth = 1 + np.cumprod(steps, axis=1).sum(1)  # 1 = view only ... 4 = purchased
+    event_slot = np.repeat(np.arange(len(slot_session)), depth)
+    step = position_in_row(depth)
+    timestamp = (session_start[slot_session[event_slot]] + slot_rank[event_slot] * SLOT_SECONDS
+                 + step * STEP_SECONDS)
+
+    # Sessions are in (user, time) order and events in time order inside them,
+    # so the rows already follow the schema's sort: no sort is needed.
+    interactions = pd.DataFrame({
+        "user": user_ids[session_user[slot_session[event_slot]]],
+        "item": item_ids[slot_item[event_slot]],
+        "timestamp": timestamp.astype(np.int64),
+        "rating": np.full(len(event_slot), np.nan),
+        "event": pd.Categorical.from_codes(step, categories=EVENTS),
+    })[INTERACTION_COLUMNS]
+    return interactions, n_sessions, activity
 
 
 def make_shop(
@@ -200,52 +272,9 @@ def make_shop(
     w_fresh, _ = _interest_tree(rng, n_users, n_dept, per_dept, dept_popularity, support)
     w_end = (1 - drift) * w_start + drift * w_fresh
 
-    # 3. sessions: how many, when, which category ------------------------------------
-    activity = rng.lognormal(-0.5, 1.0, n_users)  # mean 1, heavy tail
-    funnel_depth = np.array([1.0, funnel[0], funnel[0] * funnel[1], funnel[0] * funnel[1] * funnel[2]])
-    events_per_session = 4.0 * funnel_depth.sum()  # 1 + Poisson(3) items viewed per session
-    span = days * 86_400
-    slot_budget = MAX_SLOTS * SLOT_SECONDS + MIN_IDLE  # room one session takes at most
-    max_sessions = max(1, int(0.9 * span / slot_budget))
-    n_sessions = np.minimum(
-        1 + rng.poisson(activity * max(events_per_user / events_per_session - 1, 0.0)), max_sessions
-    )
-    session_user = np.repeat(np.arange(n_users), n_sessions)
-    first_session = np.cumsum(n_sessions) - n_sessions
-    rank = np.arange(len(session_user)) - first_session[session_user]
-    # sorted uniform times per user, then pushed apart so sessions never overlap
-    u = np.sort(session_user + rng.random(len(session_user))) - session_user
-    free = span - n_sessions * slot_budget
-    session_start = START + (u * free[session_user]).astype(np.int64) + rank * slot_budget
-    progress = (session_start - START) / span  # how far the drift has gone
-    from_end = rng.random(len(session_user)) < progress  # mixture == linear interpolation
-    tree_row = session_user + n_users * from_end
-    session_category = _sample_rows(rng, np.vstack([w_start, w_end]), tree_row)
-    random_session = rng.random(len(session_user)) < noise
-    session_category[random_session] = rng.integers(0, n_cat, int(random_session.sum()))
-
-    # 4. item slots and the funnel ----------------------------------------------------
-    n_slots = np.minimum(1 + rng.poisson(3.0, len(session_user)), MAX_SLOTS)
-    slot_session = np.repeat(np.arange(len(session_user)), n_slots)
-    slot_rank = position_in_row(n_slots)
-    popularity_rank = np.minimum(np.searchsorted(np.cumsum(zipf), rng.random(len(slot_session))), per_cat - 1)
-    slot_item = item_by_rank[session_category[slot_session], popularity_rank]
-    steps = rng.random((len(slot_session), 3)) < np.asarray(funnel)[None, :]
-    depth = 1 + np.cumprod(steps, axis=1).sum(1)  # 1 = view only ... 4 = purchased
-    event_slot = np.repeat(np.arange(len(slot_session)), depth)
-    step = position_in_row(depth)
-    timestamp = (session_start[slot_session[event_slot]] + slot_rank[event_slot] * SLOT_SECONDS
-                 + step * STEP_SECONDS)
-
-    # Sessions are in (user, time) order and events in time order inside them,
-    # so the rows already follow the schema's sort: no sort is needed.
-    interactions = pd.DataFrame({
-        "user": user_ids[session_user[slot_session[event_slot]]],
-        "item": item_ids[slot_item[event_slot]],
-        "timestamp": timestamp.astype(np.int64),
-        "rating": np.full(len(event_slot), np.nan),
-        "event": pd.Categorical.from_codes(step, categories=EVENTS),
-    })[INTERACTION_COLUMNS]
+    # 3.-4. sessions, item slots and the funnel --------------------------------------
+    interactions, n_sessions, activity = _simulate_log(
+        rng, user_ids, item_ids, w_start, w_end, zipf, item_by_rank, events_per_user, days, noise, funnel)
 
     full_names = [f"{d}{PATH_SEP}{c}" for d, cats in zip(dept_names, cat_names) for c in cats]
     number_in_category = np.arange(n_items) % per_cat + 1
@@ -285,4 +314,141 @@ def make_shop(
     return InteractionData(
         "shop", interactions, items, users, truth,
         info={"level_names": ["department", "category"], "generator": "hiercourse.datasets.shop.make_shop"},
+    )
+
+
+def _deep_interest_tree(
+    rng: np.random.Generator, n_users: int, fanout: tuple[int, ...], top_popularity: np.ndarray,
+    support: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Leaf weights [n_users, prod(fanout)] of a random interest tree per user, at any depth.
+
+    ``_interest_tree`` level after level: 1-3 top nodes (popular ones more often), then 1-3
+    children inside every chosen node, and Dirichlet(1) weights among the chosen children of
+    each node, multiplied down the tree. With ``support`` given, the same nodes get fresh weights.
+    """
+    if support is None:
+        n_pick = np.clip(1 + rng.poisson(0.8, n_users), 1, min(3, fanout[0]))
+        gumbel = rng.gumbel(size=(n_users, fanout[0]))
+        support = [_top_k_mask(np.log(top_popularity)[None, :] + gumbel, n_pick)]
+        for width in fanout[1:]:
+            parent = support[-1]  # [n_users, nodes of the level above]
+            n_child = np.clip(1 + rng.poisson(0.8, parent.shape), 1, min(3, width))
+            child = _top_k_mask(rng.random(parent.shape + (width,)), n_child) & parent[:, :, None]
+            support.append(child.reshape(n_users, -1))
+    weights = np.ones((n_users, 1))
+    for on, width in zip(support, fanout):
+        w = (rng.gamma(1.0, size=on.shape) * on).reshape(n_users, -1, width)
+        w /= np.maximum(w.sum(2, keepdims=True), 1e-300)
+        weights = (weights[:, :, None] * w).reshape(n_users, -1)
+    return weights, support
+
+
+def make_big_shop(
+    size: str = "10k",
+    *,
+    n_users: int | None = None,
+    fanout: tuple[int, ...] | None = None,
+    items_per_leaf: int | None = None,
+    events_per_user: float | None = None,
+    days: int = 90,
+    zipf_exponent: float = 1.1,
+    drift: float = 0.5,
+    noise: float = 0.05,
+    funnel: tuple[float, float, float] = (0.35, 0.3, 0.5),
+    seed: int = 0,
+) -> InteractionData:
+    """The synthetic shop at scale: a catalogue of 10k to 1M items in a deeper tree.
+
+    ``size`` picks a preset of ``BIG_PRESETS`` (``"10k"``, ``"100k"``, ``"1m"``); the keywords
+    override it. ``fanout`` holds the number of children per node, top level first (the presets'
+    ``(10, 10, 10)``: departments > categories > subcategories, 1,000 leaves), and each leaf holds
+    ``items_per_leaf`` items with Zipf popularity. Users' interest trees reach down to the leaves
+    (1-3 nodes chosen inside each chosen node, level after level); sessions, items and the funnel
+    are made as in ``make_shop`` (the same code). Every step is vectorised: a million items take
+    seconds. The other arguments are ``make_shop``'s.
+
+    Returns an ``InteractionData`` named "shop" whose items carry a ``len(fanout)``-level
+    ``category_path``; ``truth`` holds ``user_ids``, ``item_ids``, ``leaf_weights`` [n_users,
+    n_leaves] (true weights averaged over the drift), ``item_leaf``, ``item_popularity``,
+    ``leaf_names`` (full paths), ``n_sessions``, ``activity`` and ``params``.
+
+    Taught in chapter 13.
+    """
+    if size not in BIG_PRESETS:
+        raise DataError(f"unknown big shop size {size!r}; choose one of {list(BIG_PRESETS)} "
+                        "(and override sizes by keyword).")
+    preset = BIG_PRESETS[size]
+    n_users = int(preset[0] if n_users is None else n_users)
+    fanout = tuple(int(f) for f in (preset[1] if fanout is None else fanout))
+    per_leaf = int(preset[2] if items_per_leaf is None else items_per_leaf)
+    events_per_user = float(preset[3] if events_per_user is None else events_per_user)
+    if n_users < 1 or per_leaf < 1 or not fanout or min(fanout) < 1:
+        raise DataError(f"n_users, items_per_leaf and every fanout must be >= 1 (and fanout non-empty), got "
+                        f"{n_users}, {per_leaf} and {fanout}.")
+    if events_per_user <= 0 or days < 1:
+        raise DataError(f"events_per_user and days must be positive, got {events_per_user} and {days}.")
+    if not (0 <= drift <= 1 and 0 <= noise <= 1 and all(0 <= p <= 1 for p in funnel)):
+        raise DataError("drift, noise and the funnel probabilities must lie in [0, 1].")
+
+    rng = np.random.default_rng(seed)
+    n_leaves = int(np.prod(fanout))
+    n_items = n_leaves * per_leaf
+
+    # 1. the tree's names (a loop over nodes, not items), items and their popularity -------
+    tops, children = _names(fanout[0], fanout[1] if len(fanout) > 1 else 1)
+    paths, last = list(tops), list(tops)
+    for level, width in enumerate(fanout[1:], start=1):
+        if level == 1:
+            last = [child for kids in children for child in kids]
+        else:
+            last = [f"{name} {k + 1}" for name in last for k in range(width)]
+        paths = [f"{parent}{PATH_SEP}{name}" for parent, name in zip(np.repeat(paths, width), last)]
+    item_leaf = np.repeat(np.arange(n_leaves), per_leaf)
+    zipf = 1.0 / np.arange(1, per_leaf + 1) ** zipf_exponent
+    zipf /= zipf.sum()
+    rank_of_item = rng.permuted(np.tile(np.arange(per_leaf), (n_leaves, 1)), axis=1)
+    item_by_rank = np.argsort(rank_of_item, axis=1) + (np.arange(n_leaves) * per_leaf)[:, None]
+    # sorted, distinct ids that say nothing: one random digit per slot of ten
+    item_ids = 1_000 + 10 * np.arange(n_items) + rng.integers(0, 10, n_items)
+    user_ids = 1 + 10 * np.arange(n_users) + rng.integers(0, 10, n_users)
+
+    # 2. interest trees down to the leaves, start and end of the drift -----------------------
+    top_popularity = rng.dirichlet(np.full(fanout[0], 2.0))
+    w_start, support = _deep_interest_tree(rng, n_users, fanout, top_popularity)
+    w_fresh, _ = _deep_interest_tree(rng, n_users, fanout, top_popularity, support)
+    w_end = (1 - drift) * w_start + drift * w_fresh
+
+    # 3.-4. sessions, item slots and the funnel: make_shop's code ------------------------------
+    interactions, n_sessions, activity = _simulate_log(
+        rng, user_ids, item_ids, w_start, w_end, zipf, item_by_rank, events_per_user, days, noise, funnel)
+
+    leaf_paths = np.array(paths, dtype=object)
+    top_of_leaf = np.repeat(np.arange(fanout[0]), n_leaves // fanout[0])
+    number = (np.arange(n_items) % per_leaf + 1).astype(str).astype(object)
+    items = pd.DataFrame({
+        "item": item_ids,
+        "title": np.array(last, dtype=object)[item_leaf] + " #" + number,
+        "category_path": leaf_paths[item_leaf],
+        "categories": pd.Series([(t,) for t in tops], dtype=object).to_numpy()[top_of_leaf[item_leaf]],
+    })
+    params: dict[str, Any] = dict(
+        size=size, n_users=n_users, fanout=fanout, items_per_leaf=per_leaf, events_per_user=events_per_user,
+        days=days, zipf_exponent=zipf_exponent, drift=drift, noise=noise, funnel=tuple(funnel), seed=seed,
+    )
+    truth = {
+        "user_ids": user_ids,
+        "item_ids": item_ids,
+        "leaf_weights": (w_start + w_end) / 2,
+        "item_leaf": item_leaf,
+        "item_popularity": zipf[rank_of_item.ravel()],
+        "leaf_names": paths,
+        "n_sessions": n_sessions,
+        "activity": activity,
+        "params": params,
+    }
+    level_names = BIG_LEVEL_NAMES[: len(fanout)] + [f"level {l + 1}" for l in range(len(BIG_LEVEL_NAMES), len(fanout))]
+    return InteractionData(
+        "shop", interactions, items, pd.DataFrame({"user": user_ids}), truth,
+        info={"level_names": level_names, "generator": "hiercourse.datasets.shop.make_big_shop"},
     )

@@ -26,7 +26,9 @@ j's node at level l, 1-based per level, 0 = none). For a user's behaviours
 
 Everything is batched. Per-node pooling is a one-hot matmul (``node_pooling``).
 Scoring all items never builds a [B, n_items, d] tensor: node vectors are scored
-against all items (``[B, n_nodes, n_items]``) and each item gathers its own node.
+against all items (``[B, n_nodes, n_items]``) and each item gathers its own node; where that tensor
+would be big (a deep tree over a large catalogue, chapter 13) the items are grouped by node instead.
+The prior is gathered per item and level (no ``[n_items, n_nodes]`` one-hot is stored).
 
 Taught in chapter 08.
 """
@@ -44,6 +46,34 @@ from ..errors import DataError
 from .sequence import Negatives, SequenceRecommender, check_sequences, sampled_softmax_loss
 
 SHARE_SMOOTHING = 0.01  # keeps log(share) finite for nodes the history never visited
+
+
+GROUPED_ABOVE = 2**26  # interest_scores groups items by node when [B, C, K] would hold more elements
+
+
+def grouped_node_scores(node_vectors: torch.Tensor, candidates: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
+    """``[B, K]``: ``node_vectors[b, c(k) - 1] . candidates[k]`` (0 where ``item_nodes[k] == 0``).
+
+    ``node_vectors [B, C, d]``, ``candidates [K, d]``, ``item_nodes [K]`` (1..C, 0 = none). The
+    candidates are sorted by node and padded to ``[C, largest node, d]``, so one batched
+    matmul scores each node's items against that node's vector only: ``[C, B, largest node]``,
+    about ``B x K`` numbers in a balanced tree, instead of ``[B, C, K]``. Taught in chapter 13.
+    """
+    n_nodes = node_vectors.shape[1]
+    order = torch.argsort(item_nodes, stable=True)
+    sorted_nodes = item_nodes[order]
+    counts = torch.bincount(item_nodes, minlength=n_nodes + 1)
+    starts = torch.cumsum(counts, 0) - counts
+    position = torch.arange(len(order), device=order.device) - starts[sorted_nodes]
+    real = sorted_nodes > 0
+    order, node, position = order[real], sorted_nodes[real] - 1, position[real]
+    width = int(counts[1:].max()) if len(node) else 0
+    padded = candidates.new_zeros((n_nodes, width, candidates.shape[1]))
+    padded[node, position] = candidates[order]
+    per_node = node_vectors.transpose(0, 1) @ padded.transpose(1, 2)  # [C, B, width]
+    out = candidates.new_zeros((node_vectors.shape[0], len(item_nodes)))
+    out[:, order] = per_node[node, :, position].T
+    return out
 
 
 def node_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor, n_nodes: int,
@@ -132,12 +162,6 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.node_query = nn.ModuleList(nn.Linear(dim, dim) for _ in self.n_nodes)  # beta from h_T . g_c
         self.node_bias = nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in self.n_nodes)
         self.share_weight = nn.Parameter(torch.ones(self.n_levels))  # weight of log(history share) in beta
-        # one-hot of each item's node per level (column 0 of a block = "no node") + a padding-item column
-        blocks = [F.one_hot(paths[:, l], c + 1) for l, c in enumerate(self.n_nodes)]
-        onehot = torch.cat(blocks + [torch.zeros(len(paths), 1, dtype=torch.long)], 1).float()
-        onehot[0] = 0
-        onehot[0, -1] = 1
-        self.register_buffer("prior_onehot", onehot)
         self.config = dict(n_items=n_items, item_paths=paths.tolist(), encoder=encoder, dim=dim, max_len=max_len,
                            dropout=dropout, aux_weight=aux_weight, use_interest=use_interest, use_prior=use_prior,
                            level_names=self.level_names, node_names=self.node_names, **encoder_kwargs)
@@ -193,25 +217,33 @@ class HierarchicalInterestModel(SequenceRecommender):
         or for the items ``columns`` only.
 
         Node by node first (``[B, C, d] @ V.T`` is ``[B, C, K]``), then each item
-        picks its own node's column: no ``[B, K, d]`` tensor is ever built.
+        picks its own node's column: no ``[B, K, d]`` tensor is ever built. Where that
+        ``[B, C, K]`` tensor would be big (a deep tree over a large catalogue), the items
+        are grouped by node instead (``grouped_node_scores``): ``[C, B, largest node]``.
         """
         candidates = vectors if columns is None else vectors[columns]
         total = 0.0
         for level, out in enumerate(levels):  # a handful of levels, each fully batched
-            node_scores = (out["gate"].unsqueeze(-1) * out["z"]) @ candidates.T  # [B, C, K]
+            interest = out["gate"].unsqueeze(-1) * out["z"]  # [B, C, d]
             item_nodes = self.item_paths[:, level] if columns is None else self.item_paths[columns, level]
+            if interest.shape[0] * interest.shape[1] * len(candidates) > GROUPED_ABOVE:
+                total = total + grouped_node_scores(interest, candidates, item_nodes)
+                continue
+            node_scores = interest @ candidates.T  # [B, C, K]
             index = (item_nodes - 1).clamp_min(0).expand(len(node_scores), 1, -1)
             total = total + node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
         return total
 
     def prior_scores(self, log_betas: list[torch.Tensor], columns: torch.Tensor | None = None) -> torch.Tensor:
-        """``[..., K]``: ``sum_l log beta^l_{c_l(j)}`` for every item j (or the items ``columns``), as one
-        one-hot matmul (items with no node at a level get 0 there; the padding item gets -1e9: never a
-        candidate). ``log_betas``: one ``[..., C_l]`` tensor per level."""
-        blocks = [F.pad(lb * float(self.use_prior), (1, 0)) for lb in log_betas]
-        blocks.append(torch.full_like(blocks[0][..., :1], -1e9))
-        onehot = self.prior_onehot if columns is None else self.prior_onehot[columns]
-        return torch.cat(blocks, -1) @ onehot.T
+        """``[..., K]``: ``sum_l log beta^l_{c_l(j)}`` for every item j (or the items ``columns``): each
+        item gathers its node's term at every level (items with no node at a level get 0 there; the
+        padding item gets -1e9: never a candidate). ``log_betas``: one ``[..., C_l]`` tensor per level."""
+        paths = self.item_paths if columns is None else self.item_paths[columns]
+        total = 0.0
+        for level, lb in enumerate(log_betas):  # column 0 of the padded block = "no node": 0
+            total = total + F.pad(lb * float(self.use_prior), (1, 0))[..., paths[:, level]]
+        padding = (columns if columns is not None else torch.arange(len(paths), device=paths.device)) == 0
+        return total.masked_fill(padding, -1e9)
 
     def final_scores(self, h: torch.Tensor, vectors: torch.Tensor, levels: list[dict],
                      columns: torch.Tensor | None = None) -> torch.Tensor:
