@@ -63,17 +63,18 @@ def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def stamp_run_time(nb: nbformat.NotebookNode, seconds: float, fast: bool) -> None:
-    """Append the chapter's total run time to the output of its ``parameters`` cell (which names the mode and
-    the machine: ``hiercourse.notebook.start_chapter``), so a reader of the committed notebook sees what made
-    it and how long it took. Changes ``nb`` in place. Taught in chapter 00.
+def stamp_run_time(nb: nbformat.NotebookNode, seconds: float, command: str) -> None:
+    """Append the chapter's total run time, the ``command`` that made it and the machine's load to the output of
+    its ``parameters`` cell (which names the mode and the machine: ``hiercourse.notebook.start_chapter``), so a
+    reader of the committed notebook sees what made it and how long it took. Changes ``nb`` in place.
+    Taught in chapter 00.
     """
     params = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
     if params is None:
         return
-    command = "python3 course.py run" + ("" if fast else " --full")
+    load = f", load average {os.getloadavg()[2]:.1f} (15 min)" if hasattr(os, "getloadavg") else ""
     params.setdefault("outputs", []).append(nbformat.v4.new_output(
-        "stream", name="stdout", text=f"this run: `{command}`, {seconds:.0f} s for the whole chapter\n"))
+        "stream", name="stdout", text=f"this run: `{command}`, {seconds:.0f} s for the whole chapter{load}\n"))
 
 
 def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> ChapterRun:
@@ -102,7 +103,8 @@ def execute(path: Path, out: Path, *, fast: bool = True, timeout: int = 900) -> 
         status = "error: " + (last[-1][:120] if last else "cell failed")
     seconds = time.perf_counter() - start
     if status == "ok":
-        stamp_run_time(nb, seconds, fast)
+        inplace = " --inplace" if out.resolve() == path.resolve() else ""
+        stamp_run_time(nb, seconds, f"python3 course.py run {path.name[:2]}{'' if fast else ' --full'}{inplace}")
     if status != "ok" and out.resolve() == path.resolve():
         out = BUILD / path.name  # never save a chapter with an error output over the committed one
     out.parent.mkdir(parents=True, exist_ok=True)

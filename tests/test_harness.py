@@ -81,7 +81,7 @@ def test_the_first_output_names_mode_machine_and_run_time(tmp_path):
     lines = text.splitlines()
     assert lines[0] == "FULL mode: every user"
     assert lines[1].startswith("machine: ") and "CPU cores" in lines[1] and "torch " in lines[1]
-    assert lines[2] == f"this run: `python3 course.py run --full`, {result.seconds:.0f} s for the whole chapter"
+    assert lines[2].startswith(f"this run: `python3 course.py run 01 --full`, {result.seconds:.0f} s for the whole")
     assert "".join(o.get("text", "") for o in executed.cells[2].outputs) == "later\n"
     assert notebook.read_records(result.output) == {"fast_mode": False}
 
