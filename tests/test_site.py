@@ -277,7 +277,9 @@ def test_the_benchmark_page_shows_every_results_table(pages, site):
     expected = sum(text.count("\n|---") for text in (p.read_text() for p in folder.glob("*.md")))
     tables = pages["benchmarks.html"]["tables"]
     assert expected and len(tables) == expected, (len(tables), expected)
-    assert all("NDCG@10" in header for header in tables), tables
+    # the benchmark's tables lead with NDCG@10; the others (retrieval at scale, chapter 13) with their own measures
+    for header in tables:
+        assert "NDCG@10" in header or "recall of exhaustive top 10" in header, header
 
 
 def test_the_glossary_page_is_there_exactly_when_the_package_has_a_glossary(pages, site):
