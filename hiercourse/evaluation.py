@@ -511,7 +511,9 @@ def standard_error(values) -> float:
     ``values`` [U]: one number per user (a hit 0/1, an NDCG gain, a diversity...).
     Taught in chapter 10.
     """
-    values = np.asarray(torch.as_tensor(values).double().cpu(), dtype=float).ravel()
+    if isinstance(values, torch.Tensor):
+        values = values.detach().double().cpu().numpy()
+    values = np.asarray(values, dtype=float).ravel()  # a tensor, an array, a list or a pandas Series
     if len(values) < 2:
         return float("nan")
     return float(values.std(ddof=1) / math.sqrt(len(values)))
