@@ -704,15 +704,15 @@ def leave_one_out(
     if not in_user_time_order(users, stamps):  # tidy frames are sorted already
         order = np.lexsort((stamps, users))  # stable: ties keep row order
         users, item_ids, stamps = users[order], item_ids[order], stamps[order]
-    return split_sorted(data, users, item_ids, stamps, min_events=min_events, max_len=max_len)
+    return split_sorted(data, users, item_ids, stamps, min_events=min_events, max_len=max_len, all_items=all_items)
 
 
 def split_sorted(data: InteractionData, users: np.ndarray, item_ids: np.ndarray, stamps: np.ndarray,
-                 min_events: int = 3, max_len: int | None = None) -> SequenceSplit:
+                 min_events: int = 3, max_len: int | None = None, all_items: bool = False) -> SequenceSplit:
     """``leave_one_out`` of rows given as arrays already in (user, time) order (any integer dtypes).
 
     ``data`` brings the name, the item table, the level names and the truth; its
-    interactions are not read. This is how a log too big for a DataFrame
+    interactions are not read (``all_items``: as in ``leave_one_out``). This is how a log too big for a DataFrame
     (``hiercourse.bigdata``) reaches the course's split. Taught in chapter 13.
     """
     # users are sorted: each user's rows form one run
