@@ -88,7 +88,8 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("li2019mind", "Li, C. et al.", 2019, "Multi-interest network with dynamic routing for recommendation "
               "at Tmall", "CIKM 2019", "several interest vectors per user instead of one", ("08",)),
     Reference("zhu2018tdm", "Zhu, H. et al.", 2018, "Learning tree-based deep model for recommender systems",
-              "KDD 2018", "a tree over the items and coarse-to-fine retrieval through it", ("08",)),
+              "KDD 2018", "a tree over the items and coarse-to-fine retrieval through it (chapter 13's beam search)",
+              ("08", "13")),
     Reference("yi2019sampling", "Yi, X. et al.", 2019, "Sampling-bias-corrected neural modeling for large corpus "
               "item recommendations", "RecSys 2019", "the log-q correction of the sampled softmax in the "
               "training recipe", ("09",)),
@@ -100,6 +101,21 @@ REFERENCES: tuple[Reference, ...] = (
               "learning library", "NeurIPS 2019", "the framework every chapter uses", ("00", "04", "05", "06")),
     Reference("abadi2016tensorflow", "Abadi, M. et al.", 2016, "TensorFlow: a system for large-scale machine "
               "learning", "OSDI 2016", "the other framework the article names (not used here)", ()),
+    # at scale (chapter 13): the systems beside the course's own code
+    Reference("johnson2019faiss", "Johnson, J., Douze, M. and Jégou, H.", 2019, "Billion-scale similarity search with "
+              "GPUs", "IEEE Transactions on Big Data 7(3), 535-547 (online 2019, in print 2021)",
+              "FAISS, the inner-product index library (IVF-Flat, HNSW) the item tree is measured against", ("13",)),
+    Reference("malkov2020hnsw", "Malkov, Y. A. and Yashunin, D. A.", 2020, "Efficient and robust approximate nearest "
+              "neighbor search using hierarchical navigable small world graphs", "IEEE Transactions on Pattern "
+              "Analysis and Machine Intelligence 42(4), 824-836", "HNSW, the graph index FAISS builds (efSearch, M)",
+              ("13",)),
+    Reference("li2020pytorchddp", "Li, S. et al.", 2020, "PyTorch Distributed: experiences on accelerating data "
+              "parallel training", "Proceedings of the VLDB Endowment 13(12), 3005-3018",
+              "DistributedDataParallel: gradients averaged by all-reduce in buckets, overlapped with the backward "
+              "pass (training on several workers)", ("13",)),
+    Reference("zaharia2016spark", "Zaharia, M. et al.", 2016, "Apache Spark: a unified engine for big data processing",
+              "Communications of the ACM 59(11), 56-65", "the cluster engine a learner moves to when a log outgrows "
+              "one machine", ("13",)),
 )
 
 _BY_KEY = {ref.key: ref for ref in REFERENCES}

@@ -207,6 +207,31 @@ EXPECTED: dict[str, dict[str, object]] = {
         "new_item_ndcg_ids_zeroed": {"SASRec": 0.0},  # zeroed ids: all new items tie at score 0
         "item_table_share": (0.8, 0.95),  # share of SASRec's parameters in the item table: fast 0.839, full 0.898
     },
+    # Chapter 13 is committed in FULL mode (4,000 shoppers over 10,000 items; 2-epoch DDP runs; a 2M-row log) and CI
+    # runs it in fast mode (1,500 shoppers over the same 10,000 items; 1 epoch; 200k rows): "fast" below is
+    # `python -m hiercourse.run 13 --out build/fast`, "full" the committed run. Training is a fixed epoch count (no
+    # time budget); the committed tables it reads (hiercourse/results/) give the same values in both modes.
+    "13_at_scale": {
+        "retrieval_n_items": 10_000,  # make_big_shop("10k") with all_items=True: every item a candidate
+        "exhaustive_hr10": (0.2, 0.5),  # fast 0.320, full 0.335 (the committed table's 10k row: 0.335)
+        "beam_model": {
+            "B=1": {"items_scored": 10.0},  # one leaf of 10 items (deterministic)
+            "B=5": {"recall": (0.9, 1.0), "items_scored": 50.0},  # fast 0.9815, full 0.9815
+            "B=50": {"recall": (0.99, 1.0)},  # fast 1.0, full 1.0
+        },
+        "test_item_in_best_leaf": (0.5, 0.9),  # fast 0.685, full 0.735
+        "faiss_best_recall": (0.7, 0.99),  # fast 0.874, full 0.945: FAISS stalls below the beam
+        "beam_recall_at_faiss_cost": (0.99, 1.0),  # fast 1.0, full 1.0
+        "goal_met_1m": True,  # read from hiercourse/results/retrieval_shop.csv (beam (model) B=2 at 1M items)
+        "goal_cheapest_share": 0.002,
+        "faiss_reaches_095": False,  # the committed table: no FAISS setting reaches recall 0.95
+        "committed_speedup_batch256": 1.84,  # hiercourse/results/scale/workers_speedup.md
+        "ddp_hr10": {"1": (0.05, 0.35), "2": (0.05, 0.35)},  # fast 0.093 / 0.086 (1 epoch), full 0.234 / 0.229
+        "ddp_within_noise": True,  # 1 vs 2 workers: fast -0.0071 ± 0.0128, full -0.0051 ± 0.0190
+        "log_rows": (200_000, 2_000_000),  # fast 200,000, full 2,000,000
+        "log_splits_identical": True,  # out of core == pandas, exactly
+        "big_log_50m": {"seconds": 248.2, "peak_mb": 4306.0},  # hiercourse/results/scale/big_log.md
+    },
     "14_appendix": {  # no training: the package's own data and the benchmark tables it ships
         "n_references": len(REFERENCES),
         "n_glossary_terms": len(load_glossary()),
@@ -302,6 +327,14 @@ ORDERS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
         (("new_item_ndcg", "text-fused SASRec"), ("new_item_ndcg", "chance (random order)")),
         # section 7: the item table, not the Linear layers, is where int8 saves bytes
         (("compression", "int8 Linear layers", "bytes"), ("compression", "int8 item table", "bytes")),
+    ],
+    "13_at_scale": [
+        # section 2: a wider beam finds more of the exhaustive top 10 (fast 1.0 vs 0.398, full 1.0 vs 0.408) ...
+        (("beam_model", "B=10", "recall"), ("beam_model", "B=1", "recall")),
+        # ... while the one-leaf list of B=1 has the higher HR@10 (fast 0.685 vs 0.320, full 0.735 vs 0.335)
+        (("beam_model", "B=1", "hr"), ("exhaustive_hr10",)),
+        # the beam at no more items than FAISS compares beats FAISS's best recall (fast 1.0 vs 0.874, full 1.0 vs 0.945)
+        (("beam_recall_at_faiss_cost",), ("faiss_best_recall",)),
     ],
 }
 

@@ -88,3 +88,20 @@ def test_the_wheel_holds_every_table(tmp_path):
     wanted = {f"hiercourse/results/{name}{suffix}" for name in list_results() for suffix in (".csv", ".md")}
     assert wanted - inside == set(), "tables missing from the wheel"
     assert "hiercourse/results/__init__.py" in inside
+
+
+def test_scale_tables_read_as_frames():
+    """Chapter 13 reads the committed scale measurements (markdown only) with markdown_frame."""
+    from hiercourse.results import markdown_frame, scale_table
+
+    speed, text = scale_table("workers_speedup")
+    assert "torchrun" in text and list(speed.columns[:3]) == ["global batch", "workers", "s/epoch"]
+    assert set(speed["workers"]) == {1.0, 2.0} and speed["speed-up"].iloc[0] == 1.0
+    log, _ = scale_table("big_log")
+    assert log.loc[log["step"] == "out_of_core", "log rows"].max() == 50_000_000
+    frame = markdown_frame("intro\n\n| a | b |\n|---|---:|\n| x | 1,234 |\n| y | – |\n\nafter")
+    assert frame["a"].tolist() == ["x", "y"] and frame["b"].iloc[0] == 1234 and pd.isna(frame["b"].iloc[1])
+    with pytest.raises(DataError, match="no markdown table"):
+        markdown_frame("no table here")
+    with pytest.raises(DataError, match="there are"):
+        scale_table("nothing")

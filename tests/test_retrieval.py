@@ -151,3 +151,27 @@ def test_grouping_items_by_node_gives_the_same_scores_and_loss(setup, monkeypatc
         monkeypatch.setattr(hierarchical, "GROUPED_ABOVE", 0)
         torch.testing.assert_close(model.scores(history), scores, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(model.loss(inputs[:16], targets[:16], negatives), loss)
+
+
+def test_recall_cost_plot_reads_the_committed_table():
+    """One panel per catalogue, one line per method (FAISS split by its candidates), exhaustive rows left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hiercourse.plots.scale import plot_recall_cost, retrieval_curves
+    from hiercourse.results import load_results
+
+    runs = load_results("retrieval_shop")
+    curves = retrieval_curves(runs)
+    assert {n for n, _ in curves} == set(runs["n_items"])
+    assert (10_000, "beam (model)") in curves and (10_000, "faiss ivf-flat, 100 cand.") in curves
+    beam = curves[(10_000, "beam (model)")]
+    assert beam["items_scored"].is_monotonic_increasing and len(beam) == (runs["method"] == "beam (model)").sum() // 3
+    fig = plot_recall_cost(runs)
+    assert len(fig.axes) == runs["n_items"].nunique()
+    assert all(ax.get_xscale() == "log" for ax in fig.axes)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="missing"):
+        retrieval_curves(runs.drop(columns="recall"))

@@ -19,7 +19,8 @@ import pandas as pd
 
 from hiercourse.errors import DataError
 
-__all__ = ["RESULTS_DIR", "compare_runs", "list_results", "load_results", "results_provenance"]
+__all__ = ["RESULTS_DIR", "compare_runs", "list_results", "load_results", "markdown_frame", "results_provenance",
+           "scale_table"]
 
 #: The folder holding the tables (inside the installed package).
 RESULTS_DIR = Path(__file__).resolve().parent
@@ -99,3 +100,46 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str = "ndcg@10") ->
     return {"a": a, "b": b, "metric": metric, "seeds": n, "mean_a": float(both["a"].mean()),
             "mean_b": float(both["b"].mean()), "difference": mean, "se": se,
             "noise": bool(abs(mean) <= 2 * se) if n > 1 else True}
+
+
+def _cell(text: str):
+    """A markdown cell as a number where it is one ("1,234" -> 1234.0, "1.84x" -> 1.84, "12.5 %" -> 12.5), else
+    the text; "–" or "" -> NaN."""
+    text = text.strip()
+    if text in ("", "–", "-"):
+        return float("nan")
+    try:
+        return float(text.replace(",", "").removesuffix("x").removesuffix("%").strip())
+    except ValueError:
+        return text
+
+
+def markdown_frame(text: str) -> pd.DataFrame:
+    """The first markdown table (``| a | b |`` lines) of ``text`` as a frame, numbers parsed.
+
+    Thousands separators, a trailing ``x`` (speed-ups) or ``%`` are dropped from numbers; ``–`` is
+    NaN; other cells stay text. ``DataError`` when ``text`` holds no table. Taught in chapter 13.
+    """
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None or start + 1 >= len(lines) or not set(lines[start + 1].replace("|", "").strip()) <= set("-: "):
+        raise DataError("no markdown table (a header line, then a |---| line) in the text")
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return pd.DataFrame([[_cell(c) for c in row] for row in rows[2:]], columns=rows[0])
+
+
+def scale_table(name: str) -> tuple[pd.DataFrame, str]:
+    """``(table, provenance)`` of one of chapter 13's measurements in ``RESULTS_DIR / "scale"``
+    (``"workers_speedup"``, ``"big_log"``): the markdown file's first table (:func:`markdown_frame`)
+    and the whole file. Taught in chapter 13.
+    """
+    path = RESULTS_DIR / "scale" / f"{name}.md"
+    if not path.is_file():
+        known = sorted(p.stem for p in (RESULTS_DIR / "scale").glob("*.md"))
+        raise DataError(f"no table {name!r} in {path.parent}; there are {', '.join(known) or 'none'}")
+    text = path.read_text(encoding="utf-8")
+    return markdown_frame(text), text
