@@ -11,7 +11,9 @@ from sklearn.metrics import ndcg_score
 
 from hiercourse.csr import dense_mask as seen_mask
 from hiercourse.datasets.schema import InteractionData, tidy_interactions, tidy_items
+from hiercourse.errors import DataError
 from hiercourse.evaluation import (
+    UserRanks,
     candidate_counts,
     candidate_mask,
     distinct_topics,
@@ -20,6 +22,7 @@ from hiercourse.evaluation import (
     intra_list_diversity,
     mrr,
     ndcg,
+    paired_difference,
     pairwise_accuracy,
     rank_users,
     ranks_from_scores,
@@ -287,6 +290,30 @@ def test_standard_error_by_hand():
     # values 0, 1, 1, 0: mean 1/2, sample variance (4 x 1/4) / 3 = 1/3, SE = sqrt(1/3) / 2
     assert standard_error([0, 1, 1, 0]) == pytest.approx(math.sqrt(1 / 3) / 2)
     assert math.isnan(standard_error([1.0]))
+
+
+def _user_ranks(ranks, users=(0, 1, 2, 3)) -> UserRanks:
+    n = len(ranks)
+    return UserRanks(users=np.asarray(users), targets=np.ones(n, dtype=int), ranks=torch.tensor(ranks),
+                     sampled_ranks=None, top_items=torch.zeros(n, 10, dtype=torch.long), category_hits=None,
+                     level_names=[], history_length=np.ones(n, dtype=int), target_popularity=np.ones(n),
+                     n_items=100, k=10)
+
+
+def test_paired_difference_by_hand():
+    # HR@10 per user: a = 1, 1, 1, 0 and b = 0, 1, 0, 0 -> differences 1, 0, 1, 0: mean 1/2, SE sqrt(1/3) / 2
+    a, b = _user_ranks([1, 5, 10, 11]), _user_ranks([20, 5, 11, 50])
+    out = paired_difference(a, b, "hr@10")
+    assert out["mean_a"] == pytest.approx(0.75) and out["mean_b"] == pytest.approx(0.25)
+    assert out["difference"] == pytest.approx(0.5) and out["se"] == pytest.approx(math.sqrt(1 / 3) / 2)
+    assert out["users"] == 4 and out["noise"] is True  # 0.5 <= 2 x 0.289
+    same = paired_difference(a, a)
+    assert same["difference"] == 0.0 and same["se"] == 0.0 and same["noise"] is True
+    assert paired_difference(a, b, "mrr")["mean_a"] == pytest.approx((1 + 1 / 5 + 1 / 10 + 1 / 11) / 4)
+    with pytest.raises(DataError, match="same users"):
+        paired_difference(a, _user_ranks([1, 2, 3, 4], users=(0, 1, 2, 9)))
+    with pytest.raises(DataError, match="per-user"):
+        paired_difference(a, b, "ndcg@5")
 
 
 # items 1..6; nodes: 1 -> A, 2 -> A, 3 -> B, 4 -> B, 5 -> C, 6 -> none (node 0); row 0 is padding
