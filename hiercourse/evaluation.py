@@ -49,6 +49,7 @@ __all__ = [
     "per_user_metrics",
     "mean_and_se",
     "paired_difference",
+    "within_noise",
     "slice_table",
     "random_order_metrics",
     "evaluate",
@@ -402,33 +403,48 @@ def mean_and_se(values) -> tuple[float, float]:
     return float(values.mean()), standard_error(values)
 
 
-def paired_difference(a: UserRanks, b: UserRanks, metric: str = "ndcg@10") -> dict:
+def within_noise(difference: float, se: float) -> bool:
+    """The course's reading of a difference between two models: noise when ``|difference| <= 2 se``, or when
+    ``se`` is unknown (NaN: one seed, one user). The one home of the rule that ``paired_difference``,
+    ``hiercourse.results.compare_runs`` and the chapters apply. Taught in chapter 07.
+    """
+    return bool(math.isnan(se) or abs(difference) <= 2 * se)
+
+
+def paired_difference(a, b, metric: str = "ndcg@10") -> dict:
     """Model ``a`` minus model ``b`` on ``metric``, user by user, with its standard error.
 
     ``a`` and ``b`` are ``rank_users`` results of two models on the same users (same split,
-    stage and ``k``); ``metric`` is a column of :func:`per_user_metrics` (``ndcg@k``,
-    ``hr@k``, ``rr``; ``"mrr"`` reads ``rr``). Both models meet the same targets, so the
-    per-user differences are paired: their standard error is much smaller than either
-    mean's. Out: ``{"metric", "users", "mean_a", "mean_b", "difference", "se", "noise"}``,
-    ``noise`` = True when ``|difference| <= 2 se`` (the course's reading: a difference
-    inside it is noise). One seed's run: how much a retraining moves the numbers is not in
-    this ``se`` (the 3-seed benchmark's ``compare_runs`` measures that). Raises ``DataError``
-    when the users differ or the metric is unknown. Taught in chapter 07.
+    stage and ``k``), read at ``metric``, a column of :func:`per_user_metrics` (``ndcg@k``,
+    ``hr@k``, ``rr``; ``"mrr"`` reads ``rr``); or two arrays of one metric's per-user values
+    in the same user order (``metric`` then only labels the result). Both models meet the
+    same targets, so the per-user differences are paired: their standard error is much
+    smaller than either mean's. Out: ``{"metric", "users", "mean_a", "mean_b", "difference",
+    "se", "noise"}``, ``noise`` from :func:`within_noise`. One seed's run: how much a
+    retraining moves the numbers is not in this ``se`` (the 3-seed benchmark's
+    ``compare_runs`` measures that). Raises ``DataError`` when the users differ or the
+    metric is unknown. Taught in chapter 07.
     """
-    if not np.array_equal(np.asarray(a.users), np.asarray(b.users)):
-        raise DataError("paired_difference needs both models ranked on the same users (rank_users on one split "
-                        "and stage, same users=)")
-    table_a, table_b = per_user_metrics(a), per_user_metrics(b)
-    column = "rr" if metric == "mrr" else metric
-    if column not in table_a.columns or column not in table_b.columns:
-        raise DataError(f"no per-user {metric!r}; per_user_metrics has {', '.join(table_a.columns)} "
-                        "(both results need the same k)")
-    values_a, values_b = table_a[column].to_numpy(float), table_b[column].to_numpy(float)
+    if isinstance(a, UserRanks) and isinstance(b, UserRanks):
+        if not np.array_equal(np.asarray(a.users), np.asarray(b.users)):
+            raise DataError("paired_difference needs both models ranked on the same users (rank_users on one "
+                            "split and stage, same users=)")
+        table_a, table_b = per_user_metrics(a), per_user_metrics(b)
+        column = "rr" if metric == "mrr" else metric
+        if column not in table_a.columns or column not in table_b.columns:
+            raise DataError(f"no per-user {metric!r}; per_user_metrics has {', '.join(table_a.columns)} "
+                            "(both results need the same k)")
+        values_a, values_b = table_a[column].to_numpy(float), table_b[column].to_numpy(float)
+    else:
+        values_a, values_b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if values_a.shape != values_b.shape or values_a.ndim != 1:
+            raise DataError(f"paired_difference needs two rank_users results or two per-user arrays of one length "
+                            f"(got shapes {values_a.shape} and {values_b.shape})")
     difference = float(values_a.mean() - values_b.mean())
     se = standard_error(values_a - values_b)
     return {"metric": metric, "users": len(values_a), "mean_a": float(values_a.mean()),
             "mean_b": float(values_b.mean()), "difference": difference, "se": se,
-            "noise": bool(abs(difference) <= 2 * se) if not math.isnan(se) else True}
+            "noise": within_noise(difference, se)}
 
 
 def slice_table(results: dict, split, by: str = "count", metric: str = "ndcg@10") -> pd.DataFrame:

@@ -31,6 +31,7 @@ from hiercourse.evaluation import (
     standard_error,
     top_topic,
     topic_share,
+    within_noise,
 )
 from hiercourse.preprocessing import leave_one_out
 
@@ -314,6 +315,18 @@ def test_paired_difference_by_hand():
         paired_difference(a, _user_ranks([1, 2, 3, 4], users=(0, 1, 2, 9)))
     with pytest.raises(DataError, match="per-user"):
         paired_difference(a, b, "ndcg@5")
+    # per-user arrays in the same user order give the same numbers as the rank_users results they come from
+    arrays = paired_difference([1, 1, 1, 0], [0, 1, 0, 0], "hr@10")
+    assert arrays == out
+    with pytest.raises(DataError, match="one length"):
+        paired_difference([1, 0, 1], [0, 1])
+
+
+def test_within_noise_is_two_standard_errors():
+    assert within_noise(0.5, 0.25) and within_noise(-0.5, 0.25)  # exactly 2 SE: still noise
+    assert not within_noise(0.51, 0.25) and not within_noise(-0.51, 0.25)
+    assert within_noise(3.0, math.nan)  # unknown spread (one seed): never a finding
+    assert not within_noise(0.001, 0.0)  # deterministic models: any difference is real
 
 
 # items 1..6; nodes: 1 -> A, 2 -> A, 3 -> B, 4 -> B, 5 -> C, 6 -> none (node 0); row 0 is padding

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from hiercourse.errors import DataError
+from hiercourse.evaluation import within_noise
 
 __all__ = ["RESULTS_DIR", "compare_runs", "list_results", "load_results", "markdown_frame", "results_provenance",
            "scale_table"]
@@ -81,8 +82,8 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str = "ndcg@10") ->
     different initialisation). Out: ``{"a", "b", "metric", "seeds", "mean_a", "mean_b",
     "difference", "se", "noise"}``: the mean difference, its standard error (sample std of
     the per-seed differences / sqrt(seeds); 0 for deterministic models, NaN for one seed)
-    and ``noise`` = True when ``|difference| <= 2 se`` (the course's reading: a difference
-    inside it is noise). Unknown models or metrics raise ``DataError``. Taught in chapter 14.
+    and ``noise`` from ``hiercourse.evaluation.within_noise`` (``|difference| <= 2 se``: the
+    course's reading). Unknown models or metrics raise ``DataError``. Taught in chapter 14.
     """
     if metric not in runs.columns:
         raise DataError(f"no column {metric!r}; the table has {', '.join(map(str, runs.columns))}")
@@ -99,7 +100,7 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str = "ndcg@10") ->
     mean = float(diff.mean())
     return {"a": a, "b": b, "metric": metric, "seeds": n, "mean_a": float(both["a"].mean()),
             "mean_b": float(both["b"].mean()), "difference": mean, "se": se,
-            "noise": bool(abs(mean) <= 2 * se) if n > 1 else True}
+            "noise": within_noise(mean, se)}
 
 
 def _cell(text: str):
