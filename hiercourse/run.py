@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
@@ -125,6 +127,43 @@ def table(runs: list[ChapterRun], fast: bool) -> str:
     return "\n".join(rows)
 
 
+STAMP = re.compile(r"this run: `(?P<command>[^`]+)`, (?P<seconds>\d+) s for the whole chapter"
+                   r"(?:, load average (?P<load>[\d.]+) \(15 min\))?")
+
+
+def committed_run_times(folder: Path = NOTEBOOKS) -> pd.DataFrame:
+    """What made each committed chapter, read from the stamp :func:`stamp_run_time` left in its first output:
+    one row per chapter (``chapter``, ``mode``, ``seconds``, ``load``: the 15-minute load average when it
+    finished, ``command``, ``machine``). A chapter without a stamp has NaN seconds. Taught in chapter 00.
+    """
+    rows = []
+    for path in chapters(folder=folder):
+        nb = nbformat.read(path, as_version=4)
+        params = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+        text = "".join(o.get("text", "") for o in (params.get("outputs", []) if params else []))
+        stamp = STAMP.search(text)
+        machine = re.search(r"^machine: (.*?); started", text, re.M)
+        rows.append({"chapter": path.stem, "mode": text.split(" mode:", 1)[0].lower() if " mode:" in text else None,
+                     "seconds": float(stamp["seconds"]) if stamp else float("nan"),
+                     "load": float(stamp["load"]) if stamp and stamp["load"] else float("nan"),
+                     "command": stamp["command"] if stamp else None,
+                     "machine": machine.group(1) if machine else None})
+    return pd.DataFrame(rows)
+
+
+def committed_table(folder: Path = NOTEBOOKS) -> str:
+    """The README's run-time table: :func:`committed_run_times` as Markdown, minutes beside seconds, and a total
+    row. ``python -m hiercourse.run --committed`` prints it. Taught in chapter 00.
+    """
+    times = committed_run_times(folder)
+    rows = ["| chapter | mode | seconds | minutes | load average (15 min) |", "|---|---|---:|---:|---:|"]
+    rows += [f"| {r.chapter} | {r.mode} | {r.seconds:.0f} | {r.seconds / 60:.1f} | {r.load:.1f} |"
+             for r in times.itertuples()]
+    total = times["seconds"].sum()
+    rows.append(f"| **total** | {'/'.join(sorted(set(times['mode'].dropna())))} | {total:.0f} | {total / 60:.1f} | |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m hiercourse.run [chapters] [--full] [--inplace] [--out DIR] [--timeout S]``.
 
@@ -137,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inplace", action="store_true", help="write executed notebooks back into notebooks/")
     parser.add_argument("--out", type=Path, default=BUILD, help="folder for executed notebooks (default: build/)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell before giving up")
+    parser.add_argument("--committed", action="store_true",
+                        help="run nothing: print the run times stamped in the committed chapters (the README's table)")
     args = parser.parse_args(argv)
+    if args.committed:
+        print(committed_table())
+        return 0
 
     paths = chapters(args.chapters)
     if not paths:

@@ -1,6 +1,8 @@
 """The notebook harness: record/read_records round trip, the course runner, fast-mode switch."""
 from __future__ import annotations
 
+import math
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -159,3 +161,22 @@ def test_executed_chapter_saves_a_finished_progress_line_not_a_widget(tmp_path):
     assert all(o.output_type == "stream" for o in outputs), outputs
     text = "".join(o.text for o in outputs)
     assert "demo: 100%" in text and "5/5" in text and "0/5" not in text
+
+
+def test_committed_run_times_read_the_stamp(tmp_path):
+    """committed_run_times reads mode, seconds, load and command back from the parameters cell's stamp."""
+    from nbformat.v4 import new_output
+
+    cell = new_code_cell("start_chapter(FAST, 'x')", metadata={"tags": ["parameters"]}, outputs=[
+        new_output("stream", name="stdout", text="FULL mode: every user\nmachine: x86_64, 2 CPU cores; started 2026\n"),
+        new_output("stream", name="stdout", text="this run: `python3 course.py run 03 --full --inplace`, 125 s for the "
+                                                 "whole chapter, load average 1.5 (15 min)\n")])
+    nbformat.write(new_notebook(cells=[cell]), tmp_path / "03_demo.ipynb")
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), tmp_path / "04_unstamped.ipynb")
+    times = run.committed_run_times(tmp_path)
+    assert times.loc[0, ["chapter", "mode", "seconds", "load"]].tolist() == ["03_demo", "full", 125.0, 1.5]
+    assert times.loc[0, "command"] == "python3 course.py run 03 --full --inplace"
+    assert times.loc[0, "machine"] == "x86_64, 2 CPU cores"
+    assert math.isnan(times.loc[1, "seconds"])
+    table = run.committed_table(tmp_path)
+    assert "| 03_demo | full | 125 | 2.1 | 1.5 |" in table and "| **total** | full | nan |" not in table

@@ -110,3 +110,16 @@ def test_chapter_is_committed_executed_without_errors(path):
     assert any(
         "image/png" in o.get("data", {}) for c in code for o in c.get("outputs", [])
     ), "a chapter shows at least one plot"
+
+
+def test_the_readme_run_time_table_is_the_committed_chapters_stamps():
+    """The README's run-time table is what `python3 course.py run --committed` reads from the committed chapters'
+    first outputs (hiercourse.run stamps them), so it cannot drift from the notebooks; every chapter is full mode
+    and within the 10-minute limit of a chapter."""
+    from hiercourse.run import committed_run_times, committed_table
+
+    times = committed_run_times()
+    assert (times["mode"] == "full").all(), times[times["mode"] != "full"]
+    assert times["seconds"].notna().all() and (times["seconds"] <= 600).all(), times
+    assert committed_table() in (REPO / "README.md").read_text(), (
+        "README's run-time table is stale: paste `python3 course.py run --committed` into it")
