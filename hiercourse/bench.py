@@ -47,7 +47,7 @@ from hiercourse.models import MODELS, build_model
 
 __all__ = [
     "MODEL_NAMES", "BASELINES", "CSV_COLUMNS", "BenchConfig", "load_split", "training_recipe", "run_one", "run",
-    "summarise_runs", "markdown_table", "parser", "config_from_args", "main",
+    "summarise_runs", "markdown_table", "slice_markdown", "parser", "config_from_args", "main",
 ]
 
 # the models of the course's benchmark table, by their registry names (hiercourse.models.MODELS
@@ -154,6 +154,15 @@ class BenchConfig:
         "training seconds allowed per model and seed (0 = no limit); the same for every model",
         parse=lambda v: float(v) or None, show=lambda v: v or 0))
     device: str | None = field(default=None, metadata=_option("torch device (default: CUDA, then MPS, then CPU)"))
+    new_items: float = field(default=0.0, metadata=_option(
+        "the new-item protocol: this share of the distinct test items (seeded) loses every training interaction "
+        "before training (hiercourse.coldstart.hold_out_items); adds 'ndcg@10 [new items]' and 'users [new items]': "
+        "the users whose test item is one of them; 0 = off", "run"))
+    by: str | None = field(default=None, metadata=_option(
+        "also report test NDCG@10 per slice of the users: 'count' (the test item's training count: 0 new, 1-5 "
+        "rare, 6-50, >50), 'activity' (history-length tertiles) or 'popularity' (head/tail test items); columns "
+        "'ndcg@10 [slice]' and 'users [slice]' in the CSV, a second table in the markdown", "run",
+        choices=("count", "activity", "popularity")))
     fast: bool = field(default=False, metadata=_option(
         "a quick check: at most 200 users and their 5-core (the tiny shop for 'shop'), dim 16, 3 epochs", "run",
         action="store_true"))
@@ -244,8 +253,9 @@ def _recipe_changes(config: BenchConfig, model, name: str) -> str:
     return ", ".join(f"{key} {own[key]}" for key in own if key not in shared or own[key] != shared[key])
 
 
-def run_one(name: str, split, config: BenchConfig, seed: int) -> dict:
-    """Build, train and evaluate one model with one seed: one CSV row. Taught in chapter 09."""
+def run_one(name: str, split, config: BenchConfig, seed: int, new_items=None) -> dict:
+    """Build, train and evaluate one model with one seed: one CSV row; ``new_items`` (item codes made new by
+    ``--new-items``) adds the new-item protocol's columns. Taught in chapter 09."""
     from hiercourse.evaluation import evaluate
     from hiercourse.training import fit
 
@@ -257,12 +267,37 @@ def run_one(name: str, split, config: BenchConfig, seed: int) -> dict:
     tic = time.perf_counter()
     # seed=0 for the sampled negatives: every model and seed faces the same negatives
     metrics = evaluate(model, split, stage="test", k=10, max_len=config.max_len, seed=0)
+    if config.by:
+        metrics |= _slice_columns(model, split, config)
+    if new_items is not None:
+        metrics |= _new_item_columns(model, split, config, new_items)
     row = {"model": name, "seed": seed, **metrics, "train_seconds": result.train_seconds, "epochs": result.epochs,
            "seconds_per_epoch": result.seconds_per_epoch, "best_epoch": result.best_epoch,
            "stopped": result.stopped, "parameters": result.parameters,
            "eval_seconds": time.perf_counter() - tic, "dataset": split.info.get("name", config.dataset),
            "recipe_changes": _recipe_changes(config, model, name)}
     return {key: row[key] for key in CSV_COLUMNS} | {k: v for k, v in row.items() if k not in CSV_COLUMNS}
+
+
+def _slice_columns(model, split, config: BenchConfig) -> dict:
+    """``--by``: the test NDCG@10 and the number of users of each slice (the protocol of ``evaluate``)."""
+    from hiercourse.evaluation import metrics_by_group, rank_users
+
+    result = rank_users(model, split, stage="test", k=10, max_len=config.max_len, sampled_negatives=None)
+    table = metrics_by_group(result, split, config.by)
+    return {key: value for label, row in table.iterrows()
+            for key, value in ((f"ndcg@10 [{label}]", row["ndcg@10"]), (f"users [{label}]", int(row["n_users"])))}
+
+
+def _new_item_columns(model, split, config: BenchConfig, new_items) -> dict:
+    """``--new-items``: the test NDCG@10 of the users whose test item was made new, and how many they are."""
+    from hiercourse.coldstart import new_item_users
+    from hiercourse.evaluation import ndcg, rank_users
+
+    users = new_item_users(split, new_items)
+    result = rank_users(model, split, stage="test", k=10, max_len=config.max_len, sampled_negatives=None,
+                        users=users)
+    return {"ndcg@10 [new items]": ndcg(result.ranks, 10), "users [new items]": len(users)}
 
 
 # --------------------------------------------------------------------------- tables
@@ -298,6 +333,26 @@ def markdown_table(runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def slice_markdown(runs: pd.DataFrame) -> str:
+    """The ``--by`` table: one line per model, test NDCG@10 per slice (mean ± std over seeds), the slice's users
+    in its header; "" when ``runs`` has no slice columns. Taught in chapter 09 (the slices in chapter 12).
+    """
+    slices = [c[len("ndcg@10 ["):-1] for c in runs.columns if c.startswith("ndcg@10 [")]
+    if not slices:
+        return ""
+    users = {s: int(runs[f"users [{s}]"].iloc[0]) for s in slices}
+    lines = ["| model | seeds | " + " | ".join(f"{s} ({users[s]:,} users)" for s in slices) + " |",
+             "|---|---:|" + "---:|" * len(slices)]
+    for model, group in runs.groupby("model", sort=False):
+        cells = []
+        for s in slices:
+            values = group[f"ndcg@10 [{s}]"]
+            spread = f" ± {values.std(ddof=0):.4f}" if len(values) > 1 else ""
+            cells.append(f"{values.mean():.4f}{spread}")
+        lines.append(f"| {model} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _header(config: BenchConfig, split, command: str, runs: pd.DataFrame) -> str:
     summary = split.summary()
     changes = runs.drop_duplicates("model").set_index("model")["recipe_changes"]
@@ -316,7 +371,11 @@ def _header(config: BenchConfig, split, command: str, runs: pd.DataFrame) -> str
         f"hierarchy {split.taxonomy.describe()}",
         "- protocol: leave-one-out (last item test, second-to-last validation), full ranking over all "
         "items minus the user's earlier ones, ties counted against the target; sampled_* = target vs "
-        "100 random unseen items (seed 0), shown only beside the full-ranking numbers",
+        "100 random unseen items (seed 0), shown only beside the full-ranking numbers"
+        + (f"; new-item protocol: {split.info['new_items']:,} of the distinct test items (share {config.new_items:g}, "
+           f"seed 0) lost their {split.info['removed_interactions']:,} training interactions before training, "
+           "'new items' = the users whose test item is one of them" if config.new_items else "")
+        + (f"; slices by {config.by} (hiercourse.evaluation.metrics_by_group)" if config.by else ""),
         f"- training: dim {config.dim}, max_len {config.max_len}, batch {config.batch_size}, Adam lr {config.lr}, "
         f"{'all' if config.all_windows else 'most recent'} training windows"
         + (f" (a new one every {config.window_stride} steps)" if config.all_windows and config.window_stride else "")
@@ -341,6 +400,11 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
         raise DataError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
     started = time.perf_counter()
     split = load_split(config)
+    new_items = None
+    if config.new_items:
+        from hiercourse.coldstart import hold_out_items
+
+        split, new_items = hold_out_items(split, config.new_items, seed=0)
     if tuple(config.models) == MODEL_NAMES and split.truth is not None:
         # every model, and the ceiling they are read against (a copy: the caller's config is left alone)
         config = dataclasses.replace(config, models=MODEL_NAMES + REFERENCES)
@@ -358,7 +422,7 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
     for name, seed in bar:
         if config.progress and main:
             bar.set_postfix(model=name, seed=seed)
-        rows.append(run_one(name, split, config, seed))
+        rows.append(run_one(name, split, config, seed, new_items))
         runs = pd.DataFrame(rows)
         if out is not None:
             runs.to_csv(out, index=False)  # after every run: a long benchmark keeps what it did
@@ -371,6 +435,9 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
               + (f"; load average at the end {os.getloadavg()[1]:.1f} (5 min)" if hasattr(os, "getloadavg") else "")
               + "\n\n")
     table = _header(config, split, command, runs) + timing + markdown_table(runs) + "\n"
+    if config.by or config.new_items:
+        what = " and ".join(filter(None, [config.by, "the new-item protocol" if config.new_items else None]))
+        table += f"\n## Test NDCG@10 by {what}\n\n" + slice_markdown(runs) + "\n"
     if out is not None:
         out.with_suffix(".md").write_text(table)
     print(table)

@@ -208,3 +208,42 @@ def test_per_model_learning_rates_are_parsed_and_checked():
     for bad in ("gru4rec", "gru4rec=fast", "lstm=1e-3"):
         with pytest.raises(DataError, match="--lr-for"):
             config_from_args(parser().parse_args(["--lr-for", bad]))
+
+
+def test_by_count_reports_each_slice_and_the_slices_add_up(tmp_path):
+    """--by count: per-slice NDCG@10 and users in the CSV; the users of the slices are every test user, and the
+    user-weighted mean of the slices is the overall NDCG@10; most popular never hits a test item it has not seen
+    (slice "0 (new)": NDCG 0); the markdown carries the slice table."""
+    out = tmp_path / "bench.csv"
+    assert main(["--dataset", "shop", "--fast", "--models", "pop,dnn", "--by", "count", "--out", str(out),
+                 "--no-progress", "--threads", "1"]) == 0
+    runs = pd.read_csv(out)
+    slices = [c[len("ndcg@10 ["):-1] for c in runs.columns if c.startswith("ndcg@10 [")]
+    assert slices and set(slices) <= {"0 (new)", "1-5 (rare)", "6-50", ">50"}
+    split = load_split(BenchConfig(dataset="shop", fast=True))
+    for _, row in runs.iterrows():
+        users = np.array([row[f"users [{s}]"] for s in slices])
+        assert users.sum() == split.n_users
+        weighted = sum(row[f"ndcg@10 [{s}]"] * n for s, n in zip(slices, users)) / users.sum()
+        assert weighted == pytest.approx(row["ndcg@10"], abs=1e-6)
+    if "0 (new)" in slices:
+        assert runs.loc[runs["model"] == "pop", "ndcg@10 [0 (new)]"].eq(0).all()
+    table = out.with_suffix(".md").read_text()
+    assert "## Test NDCG@10 by count" in table and "| pop | 1 |" in table.split("## Test NDCG@10 by count")[1]
+
+
+def test_the_new_item_protocol_scores_the_users_of_the_items_made_new(tmp_path):
+    """--new-items: a seeded share of the test items loses its training interactions; the 'new items' columns
+    hold the users whose test item is one of them; most popular never ranks a zero-count item in its top 10."""
+    from hiercourse.coldstart import hold_out_items, new_item_users
+
+    out = tmp_path / "bench.csv"
+    assert main(["--dataset", "shop", "--fast", "--models", "pop,dnn", "--new-items", "0.3", "--out", str(out),
+                 "--no-progress", "--threads", "1"]) == 0
+    runs = pd.read_csv(out)
+    split, items = hold_out_items(load_split(BenchConfig(dataset="shop", fast=True)), 0.3, seed=0)
+    assert (split.item_counts()[items] == 0).all()
+    assert runs["users [new items]"].eq(len(new_item_users(split, items))).all() and len(items) > 0
+    assert runs.loc[runs["model"] == "pop", "ndcg@10 [new items]"].eq(0).all()
+    table = out.with_suffix(".md").read_text()
+    assert "new-item protocol" in table and "new items (" in table
