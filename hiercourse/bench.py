@@ -341,7 +341,7 @@ def slice_markdown(runs: pd.DataFrame) -> str:
     if not slices:
         return ""
     users = {s: int(runs[f"users [{s}]"].iloc[0]) for s in slices}
-    lines = ["| model | seeds | " + " | ".join(f"{s} ({users[s]:,} users)" for s in slices) + " |",
+    lines = ["| model | seeds | " + " | ".join(f"NDCG@10 [{s}] ({users[s]:,} users)" for s in slices) + " |",
              "|---|---:|" + "---:|" * len(slices)]
     for model, group in runs.groupby("model", sort=False):
         cells = []

@@ -246,4 +246,4 @@ def test_the_new_item_protocol_scores_the_users_of_the_items_made_new(tmp_path):
     assert runs["users [new items]"].eq(len(new_item_users(split, items))).all() and len(items) > 0
     assert runs.loc[runs["model"] == "pop", "ndcg@10 [new items]"].eq(0).all()
     table = out.with_suffix(".md").read_text()
-    assert "new-item protocol" in table and "new items (" in table
+    assert "new-item protocol" in table and "NDCG@10 [new items] (" in table
