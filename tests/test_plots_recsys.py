@@ -71,3 +71,18 @@ def test_cost_and_data_hunger_carry_their_baselines():
     assert line.get_ydata()[0] == pytest.approx(0.018) and line.get_label().startswith("most popular")
     assert "most popular (0.018)" in [text.get_text() for text in ax.get_legend().get_texts()]
     plt.close(fig)
+
+
+def test_learning_curves_put_only_whole_epochs_on_the_axis():
+    from types import SimpleNamespace
+
+    from hiercourse.plots.recsys import plot_learning_curves
+
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "train_loss": [4.0, 3.0, 2.5, 2.2],
+                            "valid_ndcg@10": [0.01, 0.02, 0.025, 0.03]})
+    fig = plot_learning_curves({"model": SimpleNamespace(history=history, best_epoch=4)})
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(fig)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "reference_line",
@@ -50,6 +51,9 @@ def plot_learning_curves(results: Mapping[str, object] | object, x: str = "epoch
     xlabel = "epoch" if x == "epoch" else "training time (s)"
     axes[0].set(xlabel=xlabel, ylabel="training loss", title="training loss")
     axes[1].set(xlabel=xlabel, ylabel="NDCG@10 (validation, full ranking)", title="validation NDCG@10")
+    if x == "epoch":  # epochs are whole numbers: no 1.5 on the axis
+        for ax in axes[:2]:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
