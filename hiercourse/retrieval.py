@@ -221,8 +221,8 @@ def beam_top_k(model, history: torch.Tensor, k: int = 10, beam: int | Sequence[i
     level: score the children of the kept nodes, keep the best ``beam`` (an int, or one per
     level); then score with ``candidate_scores`` only the items under the kept leaves, drop
     ``exclude [B, E]`` (e.g. the items each user saw; 0-padded) and take the top ``k``.
-    ``history [B, L]`` (or a ready ``state`` of ``user_state``). Returns ``items [B, k]``,
-    ``scores [B, k]`` (-inf where fewer than k items survived), ``items_scored [B]`` and
+    ``history [B, L]`` (or a ready ``state`` of ``user_state``). Returns ``items [B, k]`` (0 and
+    ``scores [B, k]`` -inf where fewer than k unseen items survived), ``items_scored [B]`` and
     ``nodes_scored [B]``. Taught in chapter 13.
     """
     tree = (tree or ItemTree.from_paths(model.item_paths)).to(history.device)
@@ -242,7 +242,8 @@ def beam_top_k(model, history: torch.Tensor, k: int = 10, beam: int | Sequence[i
     scores = candidate_scores(model, state, items)
     scores = scores.masked_fill(_exclusion(items, exclude, model.n_items), -torch.inf)
     top = scores.topk(min(k, items.shape[1]), dim=1)
-    return {"items": items.gather(1, top.indices), "scores": top.values,
+    # fewer than k unseen items under the kept leaves: the rest of the list is padding (0), never a seen item
+    return {"items": items.gather(1, top.indices).masked_fill(torch.isinf(top.values), 0), "scores": top.values,
             "items_scored": (items > 0).sum(1), "nodes_scored": nodes_scored}
 
 
@@ -370,4 +371,5 @@ def faiss_top_k(model, index, state: dict, queries: np.ndarray, k: int = 10, can
     scores = candidate_scores(model, state, items)
     scores = scores.masked_fill(_exclusion(items, exclude, model.n_items), -torch.inf)
     top = scores.topk(min(k, items.shape[1]), dim=1)
-    return {"items": items.gather(1, top.indices), "scores": top.values, "search_ms": search_ms}
+    return {"items": items.gather(1, top.indices).masked_fill(torch.isinf(top.values), 0), "scores": top.values,
+            "search_ms": search_ms}

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 # the tables chapter 09 loads
 CHAPTER_09_TABLES = {"benchmark_ml-latest-small", "benchmark_shop", "budget300_ml-latest-small"}
 # tables written by other scripts, with their own columns: name -> the command that makes them
-OTHER_TABLES = {"retrieval_shop": "python scripts/bench_retrieval.py"}
+OTHER_TABLES = {"retrieval_shop": "python scripts/bench_retrieval.py",
+                "retrieval_shop_deep": "python scripts/bench_retrieval.py"}
 
 
 def test_every_table_has_its_provenance_and_reads():

@@ -53,6 +53,15 @@ def test_a_beam_over_every_node_is_the_exhaustive_top_k(setup, how):
     assert (narrow["scores"] <= exact["scores"] + 0).all()
 
 
+def test_a_beam_with_fewer_than_k_unseen_items_pads_with_0_never_a_seen_item(setup):
+    _, model, history, seen = setup
+    out = R.beam_top_k(model, history, 10, beam=1, exclude=seen)  # one leaf of 7 items, some of them seen
+    short = torch.isinf(out["scores"])
+    assert short.any() and (out["items"][short] == 0).all() and (out["items"][~short] > 0).all()
+    returned_seen = (out["items"].unsqueeze(2) == seen.unsqueeze(1)) & (seen > 0).unsqueeze(1)
+    assert not returned_seen.any(), "a seen item is never returned"
+
+
 def test_batching_and_chunking_give_each_users_own_result(setup, monkeypatch):
     _, model, history, seen = setup
     batched = R.beam_top_k(model, history[:6], 5, beam=2, exclude=seen[:6])
