@@ -246,7 +246,9 @@ EXPECTED: dict[str, dict[str, object]] = {
             "B=5": {"recall": (0.9, 1.0), "items_scored": 50.0},  # fast 0.9815, full 0.9815
             "B=50": {"recall": (0.99, 1.0)},  # fast 1.0, full 1.0
         },
-        "test_item_in_best_leaf": (0.5, 0.9),  # fast 0.685, full 0.735
+        "test_item_in_best_leaf": (0.5, 0.9),  # fast 0.655, full 0.695
+        # test items the user had met before, left out of every retrieval list (fast 0.530, full 0.585)
+        "repeat_target_share": (0.3, 0.8),
         "faiss_best_recall": (0.7, 0.99),  # fast 0.874, full 0.945: FAISS stalls below the beam
         "beam_recall_at_faiss_cost": (0.99, 1.0),  # fast 1.0, full 1.0
         "goal_met_1m": True,  # read from hiercourse/results/retrieval_shop.csv (beam (model) B=2 at 1M items)
@@ -365,8 +367,6 @@ ORDERS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "13_at_scale": [
         # section 2: a wider beam finds more of the exhaustive top 10 (fast 1.0 vs 0.398, full 1.0 vs 0.408) ...
         (("beam_model", "B=10", "recall"), ("beam_model", "B=1", "recall")),
-        # ... while the one-leaf list of B=1 has the higher HR@10 (fast 0.685 vs 0.320, full 0.735 vs 0.335)
-        (("beam_model", "B=1", "hr"), ("exhaustive_hr10",)),
         # the beam at no more items than FAISS compares beats FAISS's best recall (fast 1.0 vs 0.874, full 1.0 vs 0.945)
         (("beam_recall_at_faiss_cost",), ("faiss_best_recall",)),
     ],
