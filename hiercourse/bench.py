@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as _dt
 import os
-import platform
 import shlex
 import sys
 import time
@@ -40,7 +38,7 @@ import torch
 
 import hiercourse
 from hiercourse.datasets.schema import InteractionData
-from hiercourse.device import machine_description
+from hiercourse.device import machine_description, software_stamp
 from hiercourse.distributed import init_from_env, shutdown, workers
 from hiercourse.errors import DataError
 from hiercourse.models import MODELS, build_model
@@ -361,8 +359,7 @@ def _header(config: BenchConfig, split, command: str, runs: pd.DataFrame) -> str
         f"# Benchmark: {summary['name'] or config.dataset}",
         "",
         f"- command: `{command}`",
-        f"- date (UTC): {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M')}; "
-        f"hiercourse {hiercourse.__version__}, torch {torch.__version__}, python {platform.python_version()}",
+        f"- date (UTC): {software_stamp()}",
         f"- machine: {machine_description()}, torch threads {torch.get_num_threads()}, "
         f"device {config.device or 'auto'}"
         + (f", {workers().world} workers (torchrun, DistributedDataParallel)" if workers().distributed else ""),

@@ -36,3 +36,17 @@ def machine_description() -> str:
     gpu = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
     return (f"{platform.machine()}, {os.cpu_count()} CPU cores" + (f" ({cpu})" if cpu else "")
             + f", {gpu}; torch {torch.__version__}")
+
+
+def software_stamp() -> str:
+    """The date and the software of a measurement, e.g. "2026-12-01 05:09; hiercourse 0.1.0, torch 2.13.0,
+    python 3.11.7": the ``- date (UTC):`` line of every provenance-stamped results table (benchmark,
+    retrieval, big-log scripts), beside :func:`machine_description`. Taught in chapter 09.
+    """
+    import datetime
+    import platform
+
+    import hiercourse
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return f"{now}; hiercourse {hiercourse.__version__}, torch {torch.__version__}, python {platform.python_version()}"

@@ -65,13 +65,18 @@ def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    """The chapter's cell tagged ``parameters`` (its first output is the stamp), or None. Taught in chapter 00."""
+    return next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+
+
 def stamp_run_time(nb: nbformat.NotebookNode, seconds: float, command: str) -> None:
     """Append the chapter's total run time, the ``command`` that made it and the machine's load to the output of
     its ``parameters`` cell (which names the mode and the machine: ``hiercourse.notebook.start_chapter``), so a
     reader of the committed notebook sees what made it and how long it took. Changes ``nb`` in place.
     Taught in chapter 00.
     """
-    params = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    params = parameters_cell(nb)
     if params is None:
         return
     load = f", load average {os.getloadavg()[2]:.1f} (15 min)" if hasattr(os, "getloadavg") else ""
@@ -139,7 +144,7 @@ def committed_run_times(folder: Path = NOTEBOOKS) -> pd.DataFrame:
     rows = []
     for path in chapters(folder=folder):
         nb = nbformat.read(path, as_version=4)
-        params = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+        params = parameters_cell(nb)
         text = "".join(o.get("text", "") for o in (params.get("outputs", []) if params else []))
         stamp = STAMP.search(text)
         machine = re.search(r"^machine: (.*?); started", text, re.M)

@@ -22,7 +22,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,10 +30,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-import hiercourse
 from hiercourse import retrieval as R
 from hiercourse.datasets.shop import BIG_PRESETS, make_big_shop
-from hiercourse.device import machine_description
+from hiercourse.device import machine_description, software_stamp
 from hiercourse.models.hierarchical import HierarchicalInterestModel
 from hiercourse.preprocessing import collapse_repeats, leave_one_out
 from hiercourse.results import RESULTS_DIR
@@ -238,8 +236,7 @@ def markdown(runs: pd.DataFrame, extras: dict, args, command: str, wall: float, 
         "# Retrieval at scale: shop, a tree that deepens with the catalogue" if deep else "# Retrieval at scale: shop",
         "",
         f"- command: `{command}`",
-        f"- date (UTC): {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M')}; hiercourse "
-        f"{hiercourse.__version__}, torch {torch.__version__}, python {platform.python_version()}",
+        f"- date (UTC): {software_stamp()}",
         f"- machine: {machine_description()}, torch threads {torch.get_num_threads()}, "
         + ("CPU" if args.no_faiss else "FAISS threads 1, CPU"),
         data + "back-to-back repeats merged, leave-one-out with the whole catalogue "

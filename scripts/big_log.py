@@ -11,7 +11,6 @@ imports the same modules. The table and its provenance go to --out (chapter 13 r
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import resource
@@ -69,7 +68,7 @@ def main() -> None:
         print(json.dumps(_step(args.step, args.path, args.rows, args.buckets)))
         return
 
-    from hiercourse.device import machine_description
+    from hiercourse.device import machine_description, software_stamp
 
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -92,7 +91,7 @@ def main() -> None:
         "# A big shop log read out of core (hiercourse.bigdata)",
         "",
         f"- command: `{command}`",
-        f"- date (UTC): {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M')}",
+        f"- date (UTC): {software_stamp()}",
         f"- machine: {machine_description()}; load average at the end {os.getloadavg()[1]:.1f} (5 min), "
         "the machine shared with other jobs (commands run under `nice -n 19`, OMP_NUM_THREADS=1)",
         f"- wall time: {(time.perf_counter() - started) / 60:.1f} min in all",

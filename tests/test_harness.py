@@ -180,3 +180,16 @@ def test_committed_run_times_read_the_stamp(tmp_path):
     assert math.isnan(times.loc[1, "seconds"])
     table = run.committed_table(tmp_path)
     assert "| 03_demo | full | 125 | 2.1 | 1.5 |" in table and "| **total** | full | nan |" not in table
+
+
+def test_software_stamp_names_date_and_versions():
+    import re
+
+    import torch
+
+    import hiercourse
+    from hiercourse.device import software_stamp
+
+    stamp = software_stamp()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d; hiercourse \S+, torch \S+, python \d+\.\d+\.\d+", stamp), stamp
+    assert f"hiercourse {hiercourse.__version__}," in stamp and f"torch {torch.__version__}," in stamp
