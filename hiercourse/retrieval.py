@@ -113,6 +113,9 @@ def user_state(model, history: torch.Tensor) -> dict:
     ``node_vectors``: one ``[C_l, d]`` per level (the node embeddings ``g^l``).
     Taught in chapter 13.
     """
+    if any(getattr(model, "multi_label", ())):
+        raise DataError("coarse-to-fine retrieval descends one path per item; this model has a multi-label level "
+                        "(an item in several nodes): build it with multi_label=False.")
     was_training = model.training
     model.eval()
     try:
@@ -269,9 +272,11 @@ def exhaustive_top_k(model, history: torch.Tensor, k: int = 10, exclude: torch.T
     return {"items": best_items, "scores": best_scores}
 
 
-def padded_seen(split, stage: str, users) -> torch.Tensor:
+def padded_seen(split, stage: str, users, keep_targets: bool = True) -> torch.Tensor:
     """``[len(users), most seen]``: the items each user saw before ``stage``'s target, 0-padded
-    (the ``exclude`` of ``beam_top_k``; the evaluation's rule). Taught in chapter 13."""
+    (the ``exclude`` of ``beam_top_k``). With ``keep_targets`` (the default) a re-visited target is
+    not excluded: the course's protocol (``evaluation.candidate_mask``) never masks the target.
+    Taught in chapter 13."""
     indptr, indices = (t.numpy() for t in split.seen(stage))
     users = np.asarray(users)
     lengths = indptr[users + 1] - indptr[users]
@@ -279,6 +284,8 @@ def padded_seen(split, stage: str, users) -> torch.Tensor:
     rows = np.repeat(np.arange(len(users)), lengths)
     cols = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     out[rows, cols] = indices[np.repeat(indptr[users], lengths) + cols]
+    if keep_targets:  # the protocol ranks a re-visited target like any unseen item
+        out[out == split.targets(stage).numpy()[users][:, None]] = 0
     return torch.from_numpy(out)
 
 

@@ -245,7 +245,8 @@ def markdown(runs: pd.DataFrame, extras: dict, args, command: str, wall: float, 
                     f"{e['t_train']:.0f} s, valid NDCG@10 {e['valid_ndcg']:.4f}" for s, e in extras.items()),
         f"- model: hier-sasrec, dim {args.dim}, max_len 50, {args.epochs} epoch(s) on each user's most recent window, "
         f"Adam lr 0.003, sampled softmax over {args.negatives} popularity-drawn items",
-        f"- protocol: {args.users} seeded test users per catalogue; their earlier items excluded; recall = share of "
+        f"- protocol: {args.users} seeded test users per catalogue; their earlier items excluded except a re-visited "
+        "test item (the course's protocol, as in `evaluate`: the target is never masked); recall = share of "
         "the exhaustive top 10 (same scores) found; HR@10 of the test item, ratio to the exhaustive HR@10; items "
         "scored = exact model scores per user (FAISS: vectors compared + candidates rescored); ms per user = "
         "retrieval after the user encoding ("

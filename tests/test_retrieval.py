@@ -184,3 +184,22 @@ def test_recall_cost_plot_reads_the_committed_table():
     plt.close(fig)
     with pytest.raises(ValueError, match="missing"):
         retrieval_curves(runs.drop(columns="recall"))
+
+
+def test_padded_seen_keeps_a_revisited_target_as_the_protocol_does():
+    """``evaluation.candidate_mask`` never masks the target; neither does the retrieval's exclusion."""
+    from hiercourse.evaluation import candidate_mask
+
+    data = make_big_shop("10k", n_users=60, fanout=(3, 4, 5), items_per_leaf=7, events_per_user=40, seed=2)
+    data.interactions = collapse_repeats(data.interactions)
+    split = leave_one_out(data, max_len=20, all_items=True)
+    users = np.arange(split.n_users)
+    targets = split.targets("test").numpy()
+    strict, kept = R.padded_seen(split, "test", users, keep_targets=False), R.padded_seen(split, "test", users)
+    revisit = (strict.numpy() == targets[:, None]).any(1)
+    assert revisit.any() and not (kept.numpy() == targets[:, None]).any()
+    indptr, indices = (t.numpy() for t in split.seen("test"))
+    allowed = candidate_mask(indptr, indices, torch.as_tensor(users), split.n_items + 1, torch.as_tensor(targets))
+    excluded = torch.zeros_like(allowed).scatter_(1, kept, True)
+    excluded[:, 0] = True
+    assert torch.equal(~excluded, allowed), "the same items are ranked as in evaluate()"
