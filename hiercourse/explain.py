@@ -45,6 +45,9 @@ def _check_hierarchical(model) -> None:
     if not (hasattr(model, "level_interests") and hasattr(model, "item_paths")):
         raise DataError(f"{type(model).__name__} is not a hierarchical interest model: score decompositions need "
                         "HierarchicalInterestModel (build_model('hier-sasrec', split) or chapter 08).")
+    if any(getattr(model, "multi_label", ())):
+        raise DataError("this model has a multi-label level (an item in several nodes); the score decomposition "
+                        "follows one path per item: explain a model built with multi_label=False.")
 
 
 def _check_items(model, items: torch.Tensor) -> None:

@@ -417,6 +417,20 @@ class Taxonomy:
     level_names: list[str]
     node_names: list[list[str]]
     source: str = "given"
+    item_labels: list[np.ndarray | None] | None = None
+
+    def labels(self, level: int) -> np.ndarray:
+        """``[n_items + 1, M]``: every node of ``level`` each item sits in (0-padded), its path's node
+        first. A multi-label level (``item_labels[level]``, e.g. all of a movie's genres) has M > 1;
+        otherwise this is the path's column, M = 1. Taught in chapter 08."""
+        if self.item_labels is not None and self.item_labels[level] is not None:
+            return np.asarray(self.item_labels[level])
+        return np.asarray(self.item_paths)[:, level:level + 1]
+
+    @property
+    def multi_label(self) -> bool:
+        """True when some level puts an item in several nodes (``item_labels``)."""
+        return self.item_labels is not None and any(labels is not None for labels in self.item_labels)
 
     def is_empty(self) -> bool:
         """True when no item has a node at any level (a catalogue without categories)."""
@@ -655,6 +669,33 @@ def item_taxonomy(items: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
     return paths, node_names
 
 
+def item_labels(items: pd.DataFrame, item_paths: np.ndarray, node_names: list[list[str]]) -> list[np.ndarray | None]:
+    """Per level, ``[n_items + 1, M]`` node ids of every node an item's ``categories`` name at that level
+    (the path's node first, then the others in the item's order; 0-padded), or None where no item has a
+    second label there. MovieLens: a movie's genres are all nodes of its one level ("genre"), so "Toy
+    Story" sits in Adventure, Animation, Children, Comedy and Fantasy, its path keeping the first.
+    Items are the rows of ``items`` in order, as in :func:`item_taxonomy`. Taught in chapter 08.
+    """
+    categories = items["categories"].tolist()
+    if max(map(len, categories), default=0) <= 1:  # one label an item at most: the paths say it all
+        return [None] * len(node_names)
+    out: list[np.ndarray | None] = []
+    for level, names in enumerate(node_names):
+        code = {name: k for k, name in enumerate(names) if k}
+        primary = np.asarray(item_paths)[1:, level]
+        rows = [[int(p)] * int(p > 0) + [code[c] for c in dict.fromkeys(map(str, cats)) if c in code and code[c] != p]
+                for p, cats in zip(primary, categories)]
+        width = max((len(r) for r in rows), default=0)
+        if width <= 1:
+            out.append(None)
+            continue
+        labels = np.zeros((len(rows) + 1, width), dtype=np.int64)
+        for i, r in enumerate(rows):  # once per split, over the catalogue's items
+            labels[i + 1, :len(r)] = r
+        out.append(labels)
+    return out
+
+
 def _genres(items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Multi-hot [n_items + 1, n_genres] (float32) of the items' ``categories``; row 0 = padding."""
     exploded = items[["idx", "categories"]].explode("categories").dropna()
@@ -763,7 +804,8 @@ def split_sorted(data: InteractionData, users: np.ndarray, item_ids: np.ndarray,
         seq=seq,
         offsets=offsets,
         times=stamps,
-        taxonomy=Taxonomy(item_paths, _level_names(data, item_paths.shape[1]), node_names),
+        taxonomy=Taxonomy(item_paths, _level_names(data, item_paths.shape[1]), node_names,
+                          item_labels=item_labels(items, item_paths, node_names)),
         item_genres=torch.from_numpy(genres),
         genre_names=genre_names,
         max_len=max_len,

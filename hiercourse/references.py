@@ -87,6 +87,13 @@ REFERENCES: tuple[Reference, ...] = (
               "hierarchical model does per node", ("08",)),
     Reference("li2019mind", "Li, C. et al.", 2019, "Multi-interest network with dynamic routing for recommendation "
               "at Tmall", "CIKM 2019", "several interest vectors per user instead of one", ("08",)),
+    Reference("zhou2020s3rec", "Zhou, K. et al.", 2020, "S3-Rec: self-supervised learning for sequential "
+              "recommendation with mutual information maximization", "CIKM 2020", "item attributes (categories) as "
+              "a training signal for SASRec; single-digit gains under full ranking, the scale chapter 08's "
+              "variants are read against", ("08",)),
+    Reference("li2022cafe", "Li, J. et al.", 2022, "Coarse-to-fine sparse sequential recommendation", "SIGIR 2022",
+              "the category (intent) sequence as a dense signal and the score as item logit plus category logit: "
+              "chapter 08's dense-prior variant", ("08",)),
     Reference("zhu2018tdm", "Zhu, H. et al.", 2018, "Learning tree-based deep model for recommender systems",
               "KDD 2018", "a tree over the items and coarse-to-fine retrieval through it (chapter 13's beam search)",
               ("08", "13")),

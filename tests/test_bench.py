@@ -22,7 +22,7 @@ from hiercourse.bench import (
     summarise_runs,
 )
 from hiercourse.errors import DataError
-from hiercourse.models import build_model
+from hiercourse.models import build_model, model_kwargs
 
 
 def test_help_runs_as_a_command():
@@ -124,16 +124,19 @@ def test_own_log_without_items_gets_a_learned_hierarchy(tmp_path):
     assert (pd.DataFrame(paths[1:], columns=["coarse", "fine"]).groupby("fine")["coarse"].nunique() == 1).all()
 
 
-def test_every_registered_model_trains_scores_and_never_recommends_padding():
-    """Every name of the registry builds for a split, goes through the one trainer and scores every item."""
+def test_every_registered_model_trains_scores_and_never_recommends_padding(real_data_root):
+    """Every name of the registry builds for a split, goes through the one trainer and scores every item (a model
+    of a multi-label level on MovieLens, whose genres are one; the others on the shop)."""
     from hiercourse.evaluation import rank_users
     from hiercourse.models import MODELS
     from hiercourse.training import fit
 
-    split = load_split(BenchConfig(dataset="shop", fast=True))
+    shop = load_split(BenchConfig(dataset="shop", fast=True))
+    movies = load_split(BenchConfig(dataset="ml-latest-small", fast=True, root=str(real_data_root)))
     assert set(MODEL_NAMES + REFERENCES) <= set(MODELS)
     for name in MODELS:
         torch.manual_seed(0)
+        split = movies if model_kwargs(name).get("multi_label") else shop
         model = build_model(name, split, dim=8, max_len=10)
         result = fit(model, split, **{"epochs": 1, "max_len": 10, "progress": False, "negatives": None,
                                       **getattr(model, "training_defaults", {})})
@@ -247,3 +250,35 @@ def test_the_new_item_protocol_scores_the_users_of_the_items_made_new(tmp_path):
     assert runs.loc[runs["model"] == "pop", "ndcg@10 [new items]"].eq(0).all()
     table = out.with_suffix(".md").read_text()
     assert "new-item protocol" in table and "NDCG@10 [new items] (" in table
+
+
+def test_the_step_cost_script_times_each_model_and_writes_its_table(tmp_path):
+    """scripts/bench_step_cost.py: every model trains the same batches in turns; the table gives each one's CPU ms
+    per step and its multiple of the first model's."""
+    import re
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_step_cost.py"
+    out = tmp_path / "cost.md"
+    runpy.run_path(str(script))["main"](["--dataset", "shop", "--shop-size", "tiny", "--models", "sasrec,hier-sasrec",
+                                         "--rounds", "1", "--steps", "2", "--out", str(out)])
+    rows = re.findall(r"^\| (\S+) \| ([\d.]+) \| ([\d.]+) \|$", out.read_text(), re.M)
+    assert [r[0] for r in rows] == ["sasrec", "hier-sasrec"] and rows[0][2] == "1.00"
+    assert all(float(ms) > 0 for _, ms, _ in rows) and "- command:" in out.read_text()
+
+
+def test_the_big_shop_export_reads_back_as_an_own_log(tmp_path):
+    """scripts/export_big_shop.py writes what --interactions/--items read: the same log, with or without its tree."""
+    import runpy
+    from pathlib import Path
+
+    from hiercourse.datasets import read_interactions
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "export_big_shop.py"
+    runpy.run_path(str(script))["main"](["--size", "10k", "--out-dir", str(tmp_path)])
+    with_tree = read_interactions(tmp_path / "interactions.csv", items=tmp_path / "items.csv")
+    without = read_interactions(tmp_path / "interactions.csv")
+    assert len(with_tree.interactions) == len(without.interactions) > 100_000
+    assert with_tree.info["level_names"] and with_tree.items["category_path"].str.count(" > ").eq(2).all()
+    assert not without.info["level_names"]

@@ -151,3 +151,31 @@ def test_random_order_metrics_by_hand():
     scores = torch.rand(20_000, 30, generator=torch.Generator().manual_seed(0))
     ranks = ranks_from_scores(scores, torch.zeros(20_000, dtype=torch.long))
     assert (ranks <= 10).float().mean().item() == pytest.approx(random_order_metrics([30])["hr@10"], abs=0.01)
+
+
+def test_a_new_item_is_ranked_by_its_category():
+    """Issue 10: an item with no training interaction but a known category is rankable: the hierarchical model
+    puts a new item of the user's category above new items of other leaves (its vector is its path's: 0.99 of
+    the pairs here); SASRec knows the new items only as negatives its softmax pushed away (0.78)."""
+    from hiercourse.datasets.shop import make_shop
+    from hiercourse.models.registry import build_model
+    from hiercourse.training import fit
+
+    data = make_shop("tiny", n_users=600, seed=3)
+    split, new = hold_out_items(leave_one_out(data, max_len=30), 0.3, seed=0)
+    users = new_item_users(split, new)
+    history, targets = split.history("test")[users], split.targets("test")[users]
+    leaf = torch.as_tensor(split.item_paths[:, -1])
+    new_t = torch.as_tensor(new)
+    elsewhere = leaf[new_t][None, :] != leaf[targets][:, None]  # [users, new items]: other leaves
+    accuracy = {}
+    for name in ("hier-sasrec", "sasrec"):
+        torch.manual_seed(0)
+        model = build_model(name, split, dim=16, max_len=30)
+        fit(model, split, epochs=3, batch_size=64, lr=3e-3, max_len=30, progress=False, patience=None, seed=0)
+        with torch.no_grad():
+            scores = model.eval().scores(history)
+        beats = scores.gather(1, targets[:, None]) > scores[:, new_t]  # the target over each other new item
+        accuracy[name] = (beats & elsewhere).sum().item() / elsewhere.sum().item()
+    assert len(users) >= 30
+    assert accuracy["hier-sasrec"] > 0.9 and accuracy["hier-sasrec"] > accuracy["sasrec"] + 0.1, accuracy

@@ -304,15 +304,225 @@ def test_interest_explorer_falls_back_to_static_output_without_a_frontend(capsys
         interest_explorer(model, split, users=[])
 
 
-@pytest.mark.parametrize("encoder", ["dnn", "sasrec"])
-def test_sampled_softmax_over_every_item_is_the_full_loss(encoder):
+@pytest.mark.parametrize("encoder, options", [("dnn", {}), ("sasrec", {}), ("sasrec", {"dense_prior": True}),
+                                              ("sasrec", {"dense_prior": True, "item_labels": "toy"})])
+def test_sampled_softmax_over_every_item_is_the_full_loss(encoder, options):
     """Every item drawn once with a uniform q: the sampled loss (last position with the full
-    s(u, j), earlier ones with h_t . v_j) equals the full-softmax loss."""
+    s(u, j), earlier ones with h_t . v_j, plus the prior with ``dense_prior``) equals the full-softmax loss."""
     from hiercourse.models.sequence import Negatives
 
-    model = build(encoder)
+    if options.get("item_labels") == "toy":
+        options = options | {"item_labels": [None, toy_labels()]}
+    model = build(encoder, **options)
     seq, targets = toy_batch(), toy_batch(1)
     targets[1, -1] = 0  # a row without a last target is skipped, not scored against padding
     everything = Negatives(torch.arange(1, N_ITEMS + 1), torch.full((N_ITEMS + 1,), -np.log(N_ITEMS)))
     with torch.no_grad():
         assert torch.isclose(model.loss(seq, targets, negatives=everything), model.loss(seq, targets), atol=1e-5)
+
+
+# ---------------------------------------------------------------- multi-label levels (issue 10)
+def toy_labels() -> np.ndarray:
+    """The fine level of ``toy_paths`` made multi-label: every third item also sits in the next fine node."""
+    paths = toy_paths()
+    labels = np.zeros((N_ITEMS + 1, 2), dtype=np.int64)
+    labels[:, 0] = paths[:, 1]
+    extra = np.arange(1, N_ITEMS + 1) % 3 == 0
+    labels[1:, 1] = np.where(extra, paths[1:, 1] % 6 + 1, 0)
+    return labels
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_multi_label_scores_equal_a_hand_computation(grouped, monkeypatch):
+    """Item j in nodes C_j (weight 1/|C_j| each) at the multi-label level: v_j = e_j + g_coarse + mean_c g_c,
+    the interest term sum_c w_c gate_c z_c . v_j, the prior log sum_c w_c beta_c; z_c pools behaviours by
+    their weight in c. Both forms of the interest term (one matmul, items grouped by node) give it."""
+    from hiercourse.models import hierarchical
+
+    if grouped:
+        monkeypatch.setattr(hierarchical, "GROUPED_ABOVE", 0)
+    torch.manual_seed(0)
+    labels = toy_labels()
+    model = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                      item_labels=[None, labels]).eval()
+    seq = toy_batch()
+    with torch.no_grad():
+        scores = model.scores(seq)
+        h = model.hidden(seq)
+        g0, g1 = model.node_embeddings[0].weight, model.node_embeddings[1].weight
+        paths = torch.as_tensor(toy_paths())
+        for b in range(len(seq)):
+            # the fine level, by hand: membership, attention pooling, gate, beta
+            member = torch.zeros(LENGTH, 6)
+            for t, item in enumerate(seq[b].tolist()):
+                nodes = [c for c in labels[item] if c] if item else []
+                for c in nodes:
+                    member[t, c - 1] = 1 / len(nodes)
+            a = torch.exp(4 * torch.tanh(model.attention[1](h[b]).squeeze(-1))) * (seq[b] > 0)
+            mass = (member * a[:, None]).sum(0)
+            z = (member * a[:, None]).T @ h[b] / mass.clamp_min(1e-12)[:, None]
+            gate = torch.sigmoid(model.gate_state[1](h[b, -1]) + model.gate_interest[1](z).squeeze(-1)) * (mass > 0)
+            share = member.sum(0) / member.sum().clamp_min(1)
+            beta1 = (model.node_query[1](h[b, -1]) @ g1[1:].T + model.node_bias[1]
+                     + model.share_weight[1] * torch.log(share + 0.01)).softmax(-1)
+            level0 = model.interests(seq[b:b + 1])[0]
+            for j in range(1, N_ITEMS + 1):
+                nodes = [c for c in labels[j] if c]
+                w = 1 / len(nodes)
+                v = model.item_embedding.weight[j] + g0[paths[j, 0]] + w * sum(g1[c] for c in nodes)
+                c0 = int(paths[j, 0]) - 1
+                u = h[b, -1] + level0["gate"][0, c0] * level0["z"][0, c0]
+                u = u + sum(w * gate[c - 1] * z[c - 1] for c in nodes)
+                prior = torch.log(level0["beta"][0, c0]) + torch.log(sum(w * beta1[c - 1] for c in nodes))
+                assert torch.isclose(scores[b, j], u @ v + prior, atol=1e-4), (b, j)
+
+
+def test_dense_prior_adds_beta_after_each_prefix_to_the_earlier_positions():
+    """``dense_prior``: the loss of position t < L scores item j with h_t . v_j + sum_l log beta^l_t(c_l(j)),
+    beta_t being the prior after prefix t (what the last position uses after the whole window)."""
+    plain, dense = build(), build(dense_prior=True)
+    seq, targets = toy_batch(), toy_batch(1)
+    targets[:, -1] = 0  # the earlier positions alone
+    with torch.no_grad():
+        vectors, h, levels = dense._encode(seq, every_position=True)
+        early = h[:, :-1] @ vectors[1:].T
+        prior = sum(out["log_beta"][:, :-1][..., torch.as_tensor(toy_paths())[1:, level] - 1]
+                    for level, out in enumerate(levels))
+        keep = targets[:, :-1] > 0
+
+        def ce(scores):
+            return torch.nn.functional.cross_entropy(scores[keep], targets[:, :-1][keep] - 1, reduction="sum")
+
+        aux = dense.loss(seq, targets) - ce(early + prior) / keep.sum()
+        assert torch.isclose(plain.loss(seq, targets) - ce(early) / keep.sum(), aux, atol=1e-4)
+
+
+def test_multi_label_loss_is_the_soft_node_target_and_single_labels_change_nothing():
+    torch.manual_seed(0)
+    single = build()
+    same = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                     item_labels=[toy_paths()[:, :1], None])  # one label each: the plain model
+    same.load_state_dict(single.state_dict())
+    same.eval()
+    seq, targets = toy_batch(), toy_batch(1)
+    with torch.no_grad():
+        assert torch.allclose(same.scores(seq), single.scores(seq), atol=1e-5)
+        torch.manual_seed(1)
+        a = single.loss(seq, targets)
+        torch.manual_seed(1)
+        b = same.loss(seq, targets)
+    assert torch.isclose(a, b, atol=1e-5)
+    multi = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                      item_labels=[None, toy_labels()], aux_weight=1.0)
+    multi.load_state_dict(single.state_dict())
+    multi.eval()
+    with torch.no_grad():
+        _, _, levels = multi._encode(seq, every_position=True)
+        base = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                         item_labels=[None, toy_labels()], aux_weight=0.0)
+        base.load_state_dict(single.state_dict())
+        base.eval()
+        node_part = multi.loss(seq, targets) - base.loss(seq, targets)
+        keep = targets > 0
+        expected = 0.0
+        for level, out in enumerate(levels):
+            labels = toy_paths()[:, level:level + 1] if level == 0 else toy_labels()
+            terms = []
+            for b, t in zip(*torch.nonzero(keep, as_tuple=True)):
+                nodes = [c for c in labels[int(targets[b, t])] if c]
+                terms.append(-sum(out["log_beta"][b, t, c - 1] for c in nodes) / len(nodes))
+            expected += torch.stack(terms).mean()
+    assert torch.isclose(node_part, expected, atol=1e-4)
+
+
+def test_genres_become_a_multi_label_level():
+    import pandas as pd
+
+    from hiercourse.datasets.schema import InteractionData
+    from hiercourse.preprocessing import leave_one_out
+
+    items = pd.DataFrame({"item": [1, 2, 3], "title": ["a", "b", "c"], "category_path": ["Comedy", "Drama", ""],
+                          "categories": [("Comedy", "Romance"), ("Drama",), ()]})  # as MovieLens reads them
+    extra = pd.DataFrame({"item": [4], "title": ["d"], "category_path": ["Romance"], "categories": [("Romance",)]})
+    log = pd.DataFrame({"user": np.repeat([1, 2], 4), "item": [1, 2, 3, 4, 4, 3, 2, 1],
+                        "timestamp": np.tile(np.arange(4), 2)})
+    data = InteractionData(name="toy", interactions=log, items=pd.concat([items, extra], ignore_index=True),
+                           info={"level_names": ["genre"]})
+    split = leave_one_out(data)
+    taxonomy = split.taxonomy
+    assert taxonomy.multi_label
+    names = split.node_names[0]
+    as_names = [[names[c] for c in row if c] for row in taxonomy.labels(0)]
+    assert as_names[1:] == [["Comedy", "Romance"], ["Drama"], [], ["Romance"]]
+    assert np.array_equal(taxonomy.labels(0)[:, 0], split.item_paths[:, 0])
+    model = HierarchicalInterestModel.from_split(split, dim=8, max_len=4, multi_label=True)
+    assert model.multi_label == [True]
+    with pytest.raises(DataError, match="multi-label"):
+        from hiercourse.retrieval import user_state
+        user_state(model, torch.as_tensor(split.history("test")))
+
+
+def test_future_node_target_is_the_share_of_the_later_items_nodes():
+    """``node_target="future"``: beta after prefix t is trained toward the node shares of targets t, t+1, ...
+    (by hand, position by position); with one target left it is the next-node cross-entropy."""
+    torch.manual_seed(0)
+    seq, targets = toy_batch(), toy_batch(1)
+    targets[0, :5] = 0
+    with torch.no_grad():
+        plain, future = build(aux_weight=0.0), build(aux_weight=1.0, node_target="future")
+        _, _, levels = future._encode(seq, every_position=True)
+        node_part = future.loss(seq, targets) - plain.loss(seq, targets)
+    paths = toy_paths()
+    expected = 0.0
+    for level, out in enumerate(levels):
+        terms = []
+        for b in range(len(seq)):
+            for t in range(LENGTH):
+                if targets[b, t] == 0:
+                    continue
+                later = [int(paths[int(j), level]) for j in targets[b, t:] if j > 0]
+                shares = torch.bincount(torch.tensor(later) - 1, minlength=out["log_beta"].shape[-1]).float()
+                terms.append(-(shares / shares.sum() * out["log_beta"][b, t]).sum())
+        expected += torch.stack(terms).mean()
+    assert torch.isclose(node_part, expected, atol=1e-4)
+    with pytest.raises(DataError, match="node_target"):
+        build(node_target="later")
+
+
+def test_a_multi_label_model_saves_and_loads(tmp_path):
+    from hiercourse.training import load, save
+
+    torch.manual_seed(0)
+    model = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                      item_labels=[None, toy_labels()], dense_prior=True).eval()
+    again = load(save(model, tmp_path / "multi.pt")).eval()
+    assert again.multi_label == [False, True] and again.dense_prior
+    with torch.no_grad():
+        assert torch.allclose(again.scores(toy_batch()), model.scores(toy_batch()), atol=1e-6)
+
+
+def test_item_shrinkage_scores_a_never_trained_item_by_its_path_alone():
+    """``item_shrinkage`` k: v_j = n_j / (n_j + k) e_j + sum_l g^l; with n_j = 0 the item's own embedding is gone
+    (and gets no gradient), so two untrained items of one node score alike for every user."""
+    counts = np.arange(N_ITEMS + 1) % 4  # items 4, 8, ... never trained on
+    counts[0] = 0
+    torch.manual_seed(0)
+    model = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                      item_shrinkage=2.0, item_counts=counts).eval()
+    with torch.no_grad():
+        vectors = model.item_vectors()
+        paths = torch.as_tensor(toy_paths())
+        path_part = model.node_embeddings[0].weight[paths[:, 0]] + model.node_embeddings[1].weight[paths[:, 1]]
+        scale = torch.as_tensor(counts / (counts + 2.0), dtype=torch.float)
+        assert torch.allclose(vectors, scale[:, None] * model.item_embedding.weight + path_part, atol=1e-6)
+        new = [j for j in range(1, N_ITEMS + 1) if counts[j] == 0]
+        same_node = [(a, b) for a in new for b in new if a < b and torch.equal(paths[a], paths[b])]
+        assert same_node
+        scores = model.scores(toy_batch())
+        a, b = same_node[0]
+        assert torch.allclose(scores[:, a], scores[:, b], atol=1e-5)
+    model.train()
+    model.loss(toy_batch(), toy_batch(1)).backward()
+    assert model.item_embedding.weight.grad[new].abs().sum() == 0
+    with pytest.raises(DataError, match="item_counts"):
+        HierarchicalInterestModel(N_ITEMS, toy_paths(), item_shrinkage=1.0)

@@ -66,10 +66,13 @@ def test_a_new_encoder_runs_through_fit_evaluate_save_and_the_benchmark(toy_regi
 
 
 def test_names_are_one_vocabulary():
-    """The benchmark's names are the registry's, the hierarchical variants name their encoder."""
+    """The benchmark's names are the registry's, the hierarchical variants name their encoder (and, after it,
+    the one option they change: "hier-sasrec-multilabel")."""
     for name, (cls, fixed) in MODELS.items():
         if cls is HierarchicalInterestModel:
-            assert name == "hier-" + fixed["encoder"] and fixed["encoder"] in MODELS
+            options = {key: value for key, value in fixed.items() if key != "encoder"}
+            assert fixed["encoder"] in MODELS and name == "-".join(
+                ["hier", fixed["encoder"], *(key.replace("_", "") for key in options)])
     assert get_model("caser").__name__ == "Caser" and model_kwargs("hier-sasrec") == {"encoder": "sasrec"}
     with pytest.raises(DataError, match="unknown model 'cnn'"):
         get_model("cnn")  # the old alias is gone: one name per model

@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,3 +107,19 @@ def test_scale_tables_read_as_frames():
         markdown_frame("no table here")
     with pytest.raises(DataError, match="there are"):
         scale_table("nothing")
+
+
+def test_slice_summary_is_mean_and_standard_error_over_seeds_by_hand():
+    from hiercourse.results import slice_summary
+
+    runs = pd.DataFrame({"model": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "ndcg@10": [0.5, 0.7, 0.4, 0.4],
+                         "n_users": 10, "ndcg@10 [0 (new)]": [0.0, 0.2, 0.1, 0.3], "users [0 (new)]": 4})
+    table = slice_summary(runs, ["b", "a"])
+    assert list(table.index) == ["0 (new)", "all"] and list(table["n_users"]) == [4, 10]
+    assert table.loc["0 (new)", "a"] == pytest.approx(0.1) and table.loc["all", "b"] == pytest.approx(0.4)
+    assert table.loc["0 (new)", "a se"] == pytest.approx(np.std([0.0, 0.2], ddof=1) / np.sqrt(2))
+    assert table.loc["all", "b se"] == pytest.approx(0.0)
+    with pytest.raises(DataError, match="no runs of c"):
+        slice_summary(runs, ["c"])
+    with pytest.raises(DataError, match="--by count"):
+        slice_summary(runs.drop(columns=["ndcg@10 [0 (new)]"]))

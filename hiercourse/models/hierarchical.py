@@ -46,9 +46,13 @@ from ..errors import DataError
 from .sequence import Negatives, SequenceRecommender, check_sequences, sampled_softmax_loss
 
 SHARE_SMOOTHING = 0.01  # keeps log(share) finite for nodes the history never visited
+MULTI_LABEL_LIMIT = 2**27  # elements of a multi-label level's dense item-node matrix (512 MB of float32)
 
 
-GROUPED_ABOVE = 2**26  # interest_scores groups items by node when [B, C, K] would hold more elements
+# interest_scores groups the items by node (B x K x d work) once [B, C, K] would hold more elements: the one-matmul
+# form costs B x C x K x d, cheaper only for a few nodes (measured by scripts/bench_step_cost.py: a 1,000-leaf tree
+# trained 10x slower than SASRec with it, 3x grouped)
+GROUPED_ABOVE = 2**20
 
 
 def grouped_node_scores(node_vectors: torch.Tensor, candidates: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
@@ -80,7 +84,9 @@ def node_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor, n_
                  causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted mean of the behaviours in each node, as a one-hot matmul.
 
-    ``h [B, L, d]``, ``nodes [B, L]`` (1..n_nodes, 0 = padding), ``weights [B, L]`` (>= 0).
+    ``h [B, L, d]``, ``nodes [B, L]`` (1..n_nodes, 0 = padding) or a membership ``[B, L, n_nodes]``
+    (a behaviour's share in each node: a multi-label level splits it among its item's nodes),
+    ``weights [B, L]`` (>= 0).
     Returns ``(z, mass)``: ``z [B, n_nodes, d]`` and the weight mass per node ``[B, n_nodes]``
     (0 for nodes absent from the history; their z is 0). With ``causal=True`` the
     pooling is done for every prefix: ``z [B, L, n_nodes, d]``, ``mass [B, L, n_nodes]``
@@ -88,8 +94,8 @@ def node_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor, n_
 
     Taught in chapter 08.
     """
-    onehot = F.one_hot(nodes, n_nodes + 1)[..., 1:].to(h.dtype)  # [B, L, C]; padding -> all zero
-    weighted = onehot * weights.unsqueeze(-1)
+    onehot = nodes.to(h.dtype) if nodes.dim() == 3 else F.one_hot(nodes, n_nodes + 1)[..., 1:].to(h.dtype)
+    weighted = onehot * weights.unsqueeze(-1)  # [B, L, C]; padding -> all zero
     if causal:
         mass = weighted.cumsum(1)
         total = (weighted.unsqueeze(-1) * h.unsqueeze(2)).cumsum(1)  # [B, L, C, d]
@@ -103,9 +109,20 @@ class HierarchicalInterestModel(SequenceRecommender):
     """The course's hierarchical interest model (module docstring): any encoder + a hierarchy.
 
     ``item_paths``: ``[n_items + 1, n_levels]`` node ids (a split's ``item_paths``, or
-    ``learn_hierarchy(...).item_paths``). ``node_names``/``level_names`` label the
+    ``learn_hierarchy(...).item_paths``). ``item_labels``: per level None or ``[n_items + 1, M]``
+    node ids (0-padded, the path's node first; ``Taxonomy.labels``): a multi-label level, where an item
+    sits in M nodes with weight 1/M each (its vector adds their mean embedding, a behaviour counts 1/M
+    in each node, its prior is ``log sum_c w_c beta_c``, the node loss a soft target). ``item_paths``
+    stays the primary path (display, retrieval). ``node_names``/``level_names`` label the
     interest tree. ``use_interest``/``use_prior``/``aux_weight`` switch the parts off
-    for ablations. Taught in chapter 08.
+    for ablations. ``dense_prior``: the loss adds the prior (beta after each prefix) to the scores
+    of the earlier positions too, so the item vectors learn what the category does not already say
+    at every step, as at the last one. ``node_target``: what beta after each prefix is trained to
+    predict, the next item's node ("next") or the node shares of all the window's later items
+    ("future": the user's interests over a horizon, not the next step only). ``item_shrinkage`` k > 0
+    (with ``item_counts``, each item's training interactions) scales an item's own embedding by
+    n / (n + k): the item's evidence against its nodes', so an item never trained on is scored by its
+    path alone and a rare one leans on it (sharing statistical strength). Taught in chapter 08.
     """
 
     def __init__(
@@ -119,8 +136,13 @@ class HierarchicalInterestModel(SequenceRecommender):
         aux_weight: float = 0.5,
         use_interest: bool = True,
         use_prior: bool = True,
+        dense_prior: bool = False,
+        node_target: str = "next",
+        item_shrinkage: float = 0.0,
+        item_counts=None,
         level_names: Sequence[str] | None = None,
         node_names: Sequence[Sequence[str]] | None = None,
+        item_labels: Sequence | None = None,
         **encoder_kwargs,
     ) -> None:
         paths = torch.as_tensor(np.asarray(item_paths), dtype=torch.long)
@@ -144,6 +166,30 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.register_buffer("item_paths", paths.clone())
         self.n_levels = paths.shape[1]
         self.n_nodes = [max(1, int(paths[:, l].max())) for l in range(self.n_levels)]
+        extra = list(item_labels) if item_labels is not None else [None] * self.n_levels
+        if len(extra) != self.n_levels:
+            raise DataError(f"item_labels has {len(extra)} levels, item_paths {self.n_levels}; pass one entry per "
+                            "level (None for a single-label level), e.g. split.taxonomy.item_labels.")
+        self.multi_label = [labels is not None for labels in extra]
+        for level, labels in enumerate(extra):  # buffers: labels_l [n_items + 1, M], label_weights_l (1/M each)
+            labels = paths[:, level:level + 1] if labels is None else torch.as_tensor(np.asarray(labels),
+                                                                                      dtype=torch.long)
+            if labels.dim() != 2 or labels.shape[0] != n_items + 1 or not torch.equal(labels[:, 0], paths[:, level]) \
+                    or int(labels.min()) < 0 or int(labels.max()) > self.n_nodes[level]:
+                raise DataError(f"item_labels[{level}] must be [n_items + 1, M] node ids of that level with the "
+                                "path's node first (Taxonomy.labels); got a different table.")
+            present = (labels > 0).float()
+            # not in the state dict: rebuilt from the config (checkpoints of single-label models load unchanged)
+            self.register_buffer(f"labels_{level}", labels.clone(), persistent=False)
+            self.register_buffer(f"label_weights_{level}", present / present.sum(1, keepdim=True).clamp_min(1.0),
+                                 persistent=False)
+            if self.multi_label[level]:  # the same as a dense [n_items + 1, C] matrix: every use is then a matmul
+                if (n_items + 1) * self.n_nodes[level] > MULTI_LABEL_LIMIT:
+                    raise DataError(f"multi-label level {level} has {self.n_nodes[level]:,} nodes over {n_items:,} "
+                                    "items, too many for its dense item-node matrix; make that level single-label.")
+                weights = getattr(self, f"label_weights_{level}")
+                member = weights.new_zeros((n_items + 1, self.n_nodes[level] + 1)).scatter_add_(1, labels, weights)
+                self.register_buffer(f"node_weights_{level}", member[:, 1:].contiguous(), persistent=False)
         self.level_names = list(level_names) if level_names else [f"level {l + 1}" for l in range(self.n_levels)]
         self.node_names = [list(n) for n in node_names] if node_names else [
             ["<pad>"] + [f"{self.level_names[l]} {k}" for k in range(1, c + 1)] for l, c in enumerate(self.n_nodes)
@@ -151,6 +197,18 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.aux_weight = float(aux_weight)
         self.use_interest = bool(use_interest)
         self.use_prior = bool(use_prior)
+        self.dense_prior = bool(dense_prior)
+        if node_target not in ("next", "future"):
+            raise DataError(f"node_target must be 'next' or 'future', not {node_target!r}")
+        self.node_target = node_target
+        self.item_shrinkage = float(item_shrinkage)
+        if self.item_shrinkage:
+            if item_counts is None or len(item_counts) != n_items + 1:
+                raise DataError("item_shrinkage needs item_counts [n_items + 1], the training interactions per item "
+                                "(split.item_counts(); from_split passes them).")
+            counts = torch.as_tensor(np.asarray(item_counts), dtype=torch.float)
+            # n / (n + k): an item never trained on is its path alone, a frequent one mostly its own vector
+            self.register_buffer("item_scale", counts / (counts + self.item_shrinkage), persistent=False)
         self.node_embeddings = nn.ModuleList(nn.Embedding(c + 1, dim, padding_idx=0) for c in self.n_nodes)
         for emb in self.node_embeddings:
             nn.init.normal_(emb.weight, std=0.05)
@@ -164,20 +222,58 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.share_weight = nn.Parameter(torch.ones(self.n_levels))  # weight of log(history share) in beta
         self.config = dict(n_items=n_items, item_paths=paths.tolist(), encoder=encoder, dim=dim, max_len=max_len,
                            dropout=dropout, aux_weight=aux_weight, use_interest=use_interest, use_prior=use_prior,
-                           level_names=self.level_names, node_names=self.node_names, **encoder_kwargs)
+                           dense_prior=dense_prior, node_target=node_target, item_shrinkage=item_shrinkage,
+                           item_counts=None if not item_shrinkage else np.asarray(item_counts).tolist(),
+                           level_names=self.level_names, node_names=self.node_names,
+                           item_labels=[None if labels is None else np.asarray(labels).tolist() for labels in extra],
+                           **encoder_kwargs)
 
     @classmethod
-    def from_split(cls, split, dim: int = 64, max_len: int = 50, **kwargs) -> HierarchicalInterestModel:
-        """The model over ``split``'s items and hierarchy (``split.taxonomy``)."""
+    def from_split(cls, split, dim: int = 64, max_len: int = 50, multi_label: bool = False,
+                   **kwargs) -> HierarchicalInterestModel:
+        """The model over ``split``'s items and hierarchy (``split.taxonomy``); ``multi_label=True`` puts
+        items in every node their categories name (``Taxonomy.item_labels``, e.g. all of a movie's genres)."""
+        taxonomy = split.taxonomy
+        if multi_label and not taxonomy.multi_label:
+            raise DataError(f"multi_label=True, but no level of {split.info.get('name', 'this split')}'s hierarchy "
+                            "puts an item in several nodes (its items' categories name one node each).")
+        if kwargs.get("item_shrinkage") and kwargs.get("item_counts") is None:
+            kwargs["item_counts"] = split.item_counts()
         return cls(split.n_items, np.asarray(split.item_paths), dim=dim, max_len=max_len,
-                   level_names=list(split.level_names), node_names=[list(n) for n in split.node_names], **kwargs)
+                   level_names=list(split.level_names), node_names=[list(n) for n in split.node_names],
+                   item_labels=taxonomy.item_labels if multi_label else None, **kwargs)
+
+    def labels(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(labels [n_items + 1, M], weights [n_items + 1, M])`` of ``level``: the nodes each item sits
+        in and its weight in each (1/M; M = 1 on a single-label level)."""
+        return getattr(self, f"labels_{level}"), getattr(self, f"label_weights_{level}")
+
+    def node_weights(self, level: int) -> torch.Tensor:
+        """``[n_items + 1, C]``: item j's weight in node c of a multi-label ``level`` (1/M in each of its M
+        nodes; row 0 and items without a node: 0)."""
+        return getattr(self, f"node_weights_{level}")
+
+    def membership(self, seq: torch.Tensor, level: int) -> torch.Tensor:
+        """``[B, L, C]``: each behaviour's weight in each node of ``level`` (one-hot on a single-label
+        level; 1/M in each of its item's M nodes on a multi-label one; 0 for padding)."""
+        if self.multi_label[level]:
+            return self.node_weights(level)[seq]
+        labels, weights = self.labels(level)
+        out = weights.new_zeros((*seq.shape, self.n_nodes[level] + 1))  # column 0 collects the padding
+        return out.scatter_add_(-1, labels[seq], weights[seq])[..., 1:]
 
     # ------------------------------------------------------------------ pieces
     def item_vectors(self) -> torch.Tensor:
-        """[n_items + 1, d]: ``e_j + sum_l g^l_{c_l(j)}`` (row 0 stays 0)."""
+        """[n_items + 1, d]: ``e_j + sum_l g^l_{c_l(j)}`` (row 0 stays 0; ``e_j`` scaled by n_j / (n_j + k)
+        with ``item_shrinkage``)."""
         vectors = self.item_embedding.weight
+        if self.item_shrinkage:
+            vectors = vectors * self.item_scale.unsqueeze(1)
         for level, emb in enumerate(self.node_embeddings):
-            vectors = vectors + emb(self.item_paths[:, level])
+            if not self.multi_label[level]:
+                vectors = vectors + emb(self.item_paths[:, level])
+                continue
+            vectors = vectors + self.node_weights(level) @ emb.weight[1:]  # the mean of the item's nodes' embeddings
         return vectors
 
     def level_interests(self, h: torch.Tensor, seq: torch.Tensor, level: int, every_position: bool = False) -> dict:
@@ -189,12 +285,13 @@ class HierarchicalInterestModel(SequenceRecommender):
         ``[B, Q, C]`` with Q = L (``every_position``: beta after every prefix, for training) or 1.
         """
         n_nodes = self.n_nodes[level]
-        nodes = self.item_paths[seq, level]  # [B, L]; padding -> 0
+        nodes = self.item_paths[seq, level]  # [B, L]; padding -> 0 (the primary node: for display)
+        onehot = self.membership(seq, level).to(h.dtype) if self.multi_label[level] \
+            else F.one_hot(nodes, n_nodes + 1)[..., 1:].to(h.dtype)  # [B, L, C]
         present = nodes > 0
         # bounded scores: exp never under/overflows
         weights = torch.exp(4.0 * torch.tanh(self.attention[level](h).squeeze(-1))) * present
-        z, mass = node_pooling(h, nodes, weights, n_nodes)
-        onehot = F.one_hot(nodes, n_nodes + 1)[..., 1:].to(h.dtype)
+        z, mass = node_pooling(h, onehot, weights, n_nodes)
         counts = onehot.cumsum(1) if every_position else onehot.sum(1, keepdim=True)
         state = h if every_position else h[:, -1:]
         share = counts / counts.sum(-1, keepdim=True).clamp_min(1.0)
@@ -216,7 +313,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         """``[B, K]``: ``sum_l gate^l_{c_l(j)} z^l_{c_l(j)} . v_j`` for every item j (K = n_items + 1),
         or for the items ``columns`` only.
 
-        Node by node first (``[B, C, d] @ V.T`` is ``[B, C, K]``), then each item
+        Node by node first (``[B, C, d] @ V.T`` is ``[B, C, K]``, one matmul), then each item
         picks its own node's column: no ``[B, K, d]`` tensor is ever built. Where that
         ``[B, C, K]`` tensor would be big (a deep tree over a large catalogue), the items
         are grouped by node instead (``grouped_node_scores``): ``[C, B, largest node]``.
@@ -225,23 +322,48 @@ class HierarchicalInterestModel(SequenceRecommender):
         total = 0.0
         for level, out in enumerate(levels):  # a handful of levels, each fully batched
             interest = out["gate"].unsqueeze(-1) * out["z"]  # [B, C, d]
-            item_nodes = self.item_paths[:, level] if columns is None else self.item_paths[columns, level]
-            if interest.shape[0] * interest.shape[1] * len(candidates) > GROUPED_ABOVE:
-                total = total + grouped_node_scores(interest, candidates, item_nodes)
+            labels, weights = self.labels(level)
+            if columns is not None:
+                labels, weights = labels[columns], weights[columns]
+            grouped = interest.shape[0] * interest.shape[1] * len(candidates) > GROUPED_ABOVE
+            node_scores = None if grouped else interest @ candidates.T  # [B, C, K]: one matmul, fast
+            if not grouped and self.multi_label[level]:  # weigh every node's column by the item's weight there
+                member = self.node_weights(level) if columns is None else self.node_weights(level)[columns]
+                total = total + (node_scores * member.T).sum(1)
                 continue
-            node_scores = interest @ candidates.T  # [B, C, K]
-            index = (item_nodes - 1).clamp_min(0).expand(len(node_scores), 1, -1)
-            total = total + node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
+            for slot in range(labels.shape[1]):  # M = 1 unless the level is multi-label (grouped: slot by slot)
+                item_nodes = labels[:, slot]
+                if grouped:
+                    part = grouped_node_scores(interest, candidates, item_nodes)
+                else:
+                    index = (item_nodes - 1).clamp_min(0).expand(len(node_scores), 1, -1)
+                    part = node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
+                total = total + (part if labels.shape[1] == 1 else part * weights[:, slot])
         return total
 
-    def prior_scores(self, log_betas: list[torch.Tensor], columns: torch.Tensor | None = None) -> torch.Tensor:
+    def prior_scores(self, log_betas: list[torch.Tensor], columns: torch.Tensor | None = None,
+                     rowwise: bool = False) -> torch.Tensor:
         """``[..., K]``: ``sum_l log beta^l_{c_l(j)}`` for every item j (or the items ``columns``): each
         item gathers its node's term at every level (items with no node at a level get 0 there; the
-        padding item gets -1e9: never a candidate). ``log_betas``: one ``[..., C_l]`` tensor per level."""
+        padding item gets -1e9: never a candidate). ``log_betas``: one ``[..., C_l]`` tensor per level.
+        ``rowwise``: ``log_betas`` are ``[N, C_l]``, ``columns [N]`` one item per row: ``[N]``."""
         paths = self.item_paths if columns is None else self.item_paths[columns]
+
+        def pick(padded, index):  # [..., C + 1] at index [K(, M)] -> [..., K(, M)]; rowwise: [N(, M)]
+            if rowwise:
+                return padded.gather(1, index if index.dim() == 2 else index[:, None]).reshape(index.shape)
+            return padded[..., index]
+
         total = 0.0
         for level, lb in enumerate(log_betas):  # column 0 of the padded block = "no node": 0
-            total = total + F.pad(lb * float(self.use_prior), (1, 0))[..., paths[:, level]]
+            padded = F.pad(lb * float(self.use_prior), (1, 0))
+            if not self.multi_label[level]:
+                total = total + pick(padded, paths[:, level])
+                continue
+            member = self.node_weights(level) if columns is None else self.node_weights(level)[columns]  # [K, C]
+            beta = (lb * float(self.use_prior)).exp()  # log sum_c w_c beta_c over the item's nodes: a matmul
+            mixed = (beta * member).sum(-1) if rowwise else beta @ member.T
+            total = total + torch.where(member.sum(1) > 0, mixed.clamp_min(1e-30).log(), torch.zeros_like(mixed))
         padding = (columns if columns is not None else torch.arange(len(paths), device=paths.device)) == 0
         return total.masked_fill(padding, -1e9)
 
@@ -296,6 +418,9 @@ class HierarchicalInterestModel(SequenceRecommender):
                                     reduction="sum")
             if early_targets.shape[1]:
                 early = h[:, :-1] @ vectors[1:].T  # no padding column: item j is column j - 1
+                if self.dense_prior:
+                    items = torch.arange(1, self.n_items + 1, device=early.device)
+                    early = early + self.prior_scores([out["log_beta"][:, :-1] for out in levels], items)
                 total = total + F.cross_entropy(early.flatten(0, 1), early_targets.flatten() - 1, ignore_index=-1,
                                                 reduction="sum")
         else:
@@ -308,16 +433,29 @@ class HierarchicalInterestModel(SequenceRecommender):
             early_keep = early_targets > 0
             if early_keep.any():
                 h_early, target = h[:, :-1][early_keep], early_targets[early_keep]
-                total = total + sampled_softmax_loss((h_early * vectors[target]).sum(-1),
-                                                     h_early @ vectors[negatives.items].T, target, negatives,
-                                                     reduction="sum")
+                positive, negative = (h_early * vectors[target]).sum(-1), h_early @ vectors[negatives.items].T
+                if self.dense_prior:
+                    log_betas = [out["log_beta"][:, :-1][early_keep] for out in levels]  # [N, C_l]
+                    positive = positive + self.prior_scores(log_betas, target, rowwise=True)
+                    negative = negative + self.prior_scores(log_betas, negatives.items)
+                total = total + sampled_softmax_loss(positive, negative, target, negatives, reduction="sum")
         loss = total / keep.sum()
         if self.aux_weight:
             for level, out in enumerate(levels):
                 node_targets = self.item_paths[targets, level]
                 has = keep & (node_targets > 0)
-                if has.any():
+                if not has.any():
+                    continue
+                if self.node_target == "future":  # the node shares of targets t, t+1, ... of the window
+                    later = (self.membership(targets, level) * keep.unsqueeze(-1)).flip(1).cumsum(1).flip(1)
+                    shares = later / later.sum(-1, keepdim=True).clamp_min(1e-12)
+                    loss = loss - self.aux_weight * (shares * out["log_beta"]).sum(-1)[has].mean()
+                    continue
+                if not self.multi_label[level]:
                     loss = loss + self.aux_weight * F.cross_entropy(out["logits"][has], node_targets[has] - 1)
+                    continue
+                soft = self.node_weights(level)[targets[has]]  # soft target: 1/M on each of the next item's nodes
+                loss = loss - self.aux_weight * (soft * out["log_beta"][has]).sum(1).mean()
         return loss
 
     # ------------------------------------------------------------------ reading the interest tree

@@ -67,5 +67,11 @@ register("hier-dnn", HierarchicalInterestModel, encoder="dnn")
 register("hier-caser", HierarchicalInterestModel, encoder="caser")
 register("hier-gru4rec", HierarchicalInterestModel, encoder="gru4rec")
 register("hier-sasrec", HierarchicalInterestModel, encoder="sasrec")
+# every node an item's categories name (a movie's genres: issue 10); needs a multi-label taxonomy
+register("hier-sasrec-multilabel", HierarchicalInterestModel, encoder="sasrec", multi_label=True)
+# the prior in the loss of every position, not only the last (issue 10)
+register("hier-sasrec-denseprior", HierarchicalInterestModel, encoder="sasrec", dense_prior=True)
+# an item's own embedding weighted by its evidence, n / (n + 1): a never-trained item is its path (issue 10)
+register("hier-sasrec-itemshrinkage", HierarchicalInterestModel, encoder="sasrec", item_shrinkage=1.0)
 register("text-sasrec", TextSASRec)  # item vectors = id embedding + projected title vector (chapter 12)
 register("oracle", ShopOracle)  # a ceiling, not a recommender: needs the synthetic shop's ground truth

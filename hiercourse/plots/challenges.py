@@ -15,11 +15,12 @@ __all__ = ["plot_slices", "plot_size_quality"]
 
 
 def plot_slices(table: pd.DataFrame, models: Sequence[str], metric: str = "NDCG@10", ax=None,
-                title: str | None = None, chance: float | None = None):
+                title: str | None = None, chance: float | None = None, error: str = "standard error over users"):
     """Grouped bars: one group per slice (the rows of ``slice_table``), one bar per model, ± 1 SE.
 
     ``table`` has columns ``<model>`` and ``<model> se`` and ``n_users`` (shown under each
-    slice); ``chance`` (optional) draws a dashed line. Taught in chapter 12.
+    slice); ``chance`` (optional) draws a dashed line; ``error`` names what ``se`` is (e.g.
+    "standard error over 3 seeds" for ``results.slice_summary``). Taught in chapter 12.
     """
     if ax is None:
         fig, ax = plt.subplots(figsize=(9, 3.8))
@@ -36,7 +37,7 @@ def plot_slices(table: pd.DataFrame, models: Sequence[str], metric: str = "NDCG@
         ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance (random order)")
     names = {"count": "training count of the test item", "activity": "user history length (tertiles)"}
     ax.set(xlabel=names.get(table.index.name, table.index.name or "slice"),
-           ylabel=f"{metric} (± 1 standard error over users)", title=title or f"{metric} per slice")
+           ylabel=f"{metric} (± 1 {error})", title=title or f"{metric} per slice")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -21,7 +21,7 @@ from hiercourse.errors import DataError
 from hiercourse.evaluation import within_noise
 
 __all__ = ["RESULTS_DIR", "compare_runs", "list_results", "load_results", "markdown_frame", "results_provenance",
-           "scale_table"]
+           "scale_table", "slice_summary"]
 
 #: The folder holding the tables (inside the installed package).
 RESULTS_DIR = Path(__file__).resolve().parent
@@ -101,6 +101,33 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str = "ndcg@10") ->
     return {"a": a, "b": b, "metric": metric, "seeds": n, "mean_a": float(both["a"].mean()),
             "mean_b": float(both["b"].mean()), "difference": mean, "se": se,
             "noise": within_noise(mean, se)}
+
+
+def slice_summary(runs: pd.DataFrame, models=None, metric: str = "ndcg@10") -> pd.DataFrame:
+    """The benchmark's slice columns (``--by``, ``--new-items``) as one row per slice: ``n_users``, then
+    ``<model>`` (mean over seeds) and ``<model> se`` (standard error over seeds: sample std / sqrt(seeds))
+    per model, plus an "all" row (the overall metric). The shape ``plots.challenges.plot_slices`` draws.
+    ``models``: which models, in that order (default: the table's). Taught in chapter 08.
+    """
+    prefix = f"{metric} ["
+    slices = [c[len(prefix):-1] for c in runs.columns if c.startswith(prefix)]
+    if not slices:
+        raise DataError(f"the table has no {prefix}...] columns: run the benchmark with --by count or --new-items")
+    models = list(pd.unique(runs["model"])) if models is None else list(models)
+    missing = [m for m in models if m not in set(runs["model"])]
+    if missing:
+        raise DataError(f"no runs of {', '.join(missing)}; the table has {', '.join(pd.unique(runs['model']))}")
+    rows = {}
+    for name, column in [(s, f"{prefix}{s}]") for s in slices] + [("all", metric)]:
+        users = runs[f"users [{name}]"].iloc[0] if name != "all" else runs["n_users"].iloc[0]
+        row = rows.setdefault(name, {"n_users": int(users)})
+        for model in models:
+            values = runs.loc[runs["model"] == model, column].dropna()
+            row[model] = float(values.mean())
+            row[f"{model} se"] = float(values.std(ddof=1) / len(values) ** 0.5) if len(values) > 1 else float("nan")
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "slice"
+    return frame
 
 
 def _cell(text: str):
