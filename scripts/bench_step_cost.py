@@ -24,16 +24,19 @@ from hiercourse.models.registry import build_model
 from hiercourse.training import NegativeSampler, training_windows
 
 
-def step_costs(split, names, rounds: int = 5, steps: int = 15, batch_size: int = 32, negatives: int = 1024,
-               dim: int = 64, max_len: int = 50, seed: int = 0) -> dict[str, float]:
-    """``{model: fastest round's CPU milliseconds per training step}``, the models taking turns."""
-    inputs, targets = training_windows(split, max_len, True, 25)
-    sampler = NegativeSampler(targets, split.n_items, negatives)
+def step_costs(split, names, rounds: int = 5, steps: int = 15, config: BenchConfig | None = None,
+               seed: int = 0) -> dict[str, float]:
+    """``{model: fastest round's CPU milliseconds per training step}``, the models taking turns on the batches of
+    the benchmark's recipe (``config``, default ``BenchConfig()``: its windows, batch size, negatives, size)."""
+    config = config or BenchConfig()
+    inputs, targets = training_windows(split, config.max_len, config.all_windows, config.window_stride)
+    sampler = NegativeSampler(targets, split.n_items, config.negatives)
+    batch_size = config.batch_size
     models = {}
     for name in names:
         torch.manual_seed(seed)
-        model = build_model(name, split, dim=dim, max_len=max_len).train()
-        models[name] = (model, torch.optim.Adam(model.parameters(), 1e-3))
+        model = build_model(name, split, dim=config.dim, max_len=config.max_len).train()
+        models[name] = (model, torch.optim.Adam(model.parameters(), config.lr))
     best = dict.fromkeys(names, float("inf"))
     generator = torch.Generator().manual_seed(seed)
     for _ in range(rounds):
@@ -61,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the table (markdown) here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    split = load_split(BenchConfig(dataset=args.dataset, shop_size=args.shop_size, interactions=args.interactions,
-                                   items=args.items))
+    config = BenchConfig(dataset=args.dataset, shop_size=args.shop_size, interactions=args.interactions,
+                         items=args.items)
+    split = load_split(config)
     names = args.models.split(",")
-    costs = step_costs(split, names, args.rounds, args.steps)
+    costs = step_costs(split, names, args.rounds, args.steps, config)
     first = costs[names[0]]
     title = args.interactions or args.dataset + (f" ({args.shop_size})" if args.dataset == "shop" else "")
     lines = [f"# Training step cost: {title}", "",
@@ -72,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
              f"- date (UTC): {software_stamp()}",
              f"- machine: {machine_description()}, torch threads 1",
              f"- data: {split.n_items:,} items, {split.n_users:,} users, hierarchy {split.taxonomy.describe()} "
-             f"({', '.join(map(str, split.summary()['nodes_per_level']))} nodes per level); recipe: batch 32, "
-             f"windows of 50, sampled softmax over 1,024 items; fastest of {args.rounds} rounds of {args.steps} "
-             "steps, CPU time", "",
+             f"({', '.join(map(str, split.summary()['nodes_per_level']))} nodes per level); recipe: batch "
+             f"{config.batch_size}, windows of {config.max_len}, sampled softmax over {config.negatives:,} items; "
+             f"fastest of {args.rounds} rounds of {args.steps} steps, CPU time", "",
              f"| model | CPU ms per step | x {names[0]} |", "|---|---:|---:|"]
     lines += [f"| {name} | {ms:.1f} | {ms / first:.2f} |" for name, ms in costs.items()]
     text = "\n".join(lines) + "\n"

@@ -123,3 +123,15 @@ def test_slice_summary_is_mean_and_standard_error_over_seeds_by_hand():
         slice_summary(runs, ["c"])
     with pytest.raises(DataError, match="--by count"):
         slice_summary(runs.drop(columns=["ndcg@10 [0 (new)]"]))
+
+
+def test_compare_slices_is_compare_runs_on_every_slice_column():
+    from hiercourse.results import compare_runs, compare_slices
+
+    runs = pd.DataFrame({"model": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "ndcg@10": [0.5, 0.7, 0.4, 0.4],
+                         "n_users": 10, "ndcg@10 [0 (new)]": [0.0, 0.2, 0.1, 0.3], "users [0 (new)]": 4})
+    table = compare_slices(runs, "a", "b")
+    assert list(table.index) == ["0 (new)", "all"] and list(table["users"]) == [4, 10]
+    by_hand = compare_runs(runs, "a", "b", metric="ndcg@10 [0 (new)]")
+    assert table.loc["0 (new)", "difference"] == pytest.approx(by_hand["difference"]) == pytest.approx(-0.1)
+    assert table.loc["all", "se"] == pytest.approx(compare_runs(runs, "a", "b")["se"])

@@ -171,25 +171,24 @@ class HierarchicalInterestModel(SequenceRecommender):
             raise DataError(f"item_labels has {len(extra)} levels, item_paths {self.n_levels}; pass one entry per "
                             "level (None for a single-label level), e.g. split.taxonomy.item_labels.")
         self.multi_label = [labels is not None for labels in extra]
-        for level, labels in enumerate(extra):  # buffers: labels_l [n_items + 1, M], label_weights_l (1/M each)
-            labels = paths[:, level:level + 1] if labels is None else torch.as_tensor(np.asarray(labels),
-                                                                                      dtype=torch.long)
+        for level, labels in enumerate(extra):  # a multi-label level keeps its labels and item-node weights
+            if labels is None:
+                continue
+            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
             if labels.dim() != 2 or labels.shape[0] != n_items + 1 or not torch.equal(labels[:, 0], paths[:, level]) \
                     or int(labels.min()) < 0 or int(labels.max()) > self.n_nodes[level]:
                 raise DataError(f"item_labels[{level}] must be [n_items + 1, M] node ids of that level with the "
                                 "path's node first (Taxonomy.labels); got a different table.")
+            if (n_items + 1) * self.n_nodes[level] > MULTI_LABEL_LIMIT:
+                raise DataError(f"multi-label level {level} has {self.n_nodes[level]:,} nodes over {n_items:,} "
+                                "items, too many for its dense item-node matrix; make that level single-label.")
             present = (labels > 0).float()
-            # not in the state dict: rebuilt from the config (checkpoints of single-label models load unchanged)
+            weights = present / present.sum(1, keepdim=True).clamp_min(1.0)
+            # as a dense [n_items + 1, C] matrix every use is a matmul; not in the state dict: rebuilt from the
+            # config (checkpoints of single-label models load unchanged)
+            member = weights.new_zeros((n_items + 1, self.n_nodes[level] + 1)).scatter_add_(1, labels, weights)
             self.register_buffer(f"labels_{level}", labels.clone(), persistent=False)
-            self.register_buffer(f"label_weights_{level}", present / present.sum(1, keepdim=True).clamp_min(1.0),
-                                 persistent=False)
-            if self.multi_label[level]:  # the same as a dense [n_items + 1, C] matrix: every use is then a matmul
-                if (n_items + 1) * self.n_nodes[level] > MULTI_LABEL_LIMIT:
-                    raise DataError(f"multi-label level {level} has {self.n_nodes[level]:,} nodes over {n_items:,} "
-                                    "items, too many for its dense item-node matrix; make that level single-label.")
-                weights = getattr(self, f"label_weights_{level}")
-                member = weights.new_zeros((n_items + 1, self.n_nodes[level] + 1)).scatter_add_(1, labels, weights)
-                self.register_buffer(f"node_weights_{level}", member[:, 1:].contiguous(), persistent=False)
+            self.register_buffer(f"node_weights_{level}", member[:, 1:].contiguous(), persistent=False)
         self.level_names = list(level_names) if level_names else [f"level {l + 1}" for l in range(self.n_levels)]
         self.node_names = [list(n) for n in node_names] if node_names else [
             ["<pad>"] + [f"{self.level_names[l]} {k}" for k in range(1, c + 1)] for l, c in enumerate(self.n_nodes)
@@ -245,8 +244,12 @@ class HierarchicalInterestModel(SequenceRecommender):
 
     def labels(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(labels [n_items + 1, M], weights [n_items + 1, M])`` of ``level``: the nodes each item sits
-        in and its weight in each (1/M; M = 1 on a single-label level)."""
-        return getattr(self, f"labels_{level}"), getattr(self, f"label_weights_{level}")
+        in and its weight in each (1/M; M = 1 on a single-label level: the path's column)."""
+        if not self.multi_label[level]:
+            labels = self.item_paths[:, level:level + 1]
+            return labels, (labels > 0).float()
+        labels = getattr(self, f"labels_{level}")
+        return labels, self.node_weights(level).gather(1, (labels - 1).clamp_min(0)) * (labels > 0)
 
     def node_weights(self, level: int) -> torch.Tensor:
         """``[n_items + 1, C]``: item j's weight in node c of a multi-label ``level`` (1/M in each of its M
@@ -258,9 +261,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         level; 1/M in each of its item's M nodes on a multi-label one; 0 for padding)."""
         if self.multi_label[level]:
             return self.node_weights(level)[seq]
-        labels, weights = self.labels(level)
-        out = weights.new_zeros((*seq.shape, self.n_nodes[level] + 1))  # column 0 collects the padding
-        return out.scatter_add_(-1, labels[seq], weights[seq])[..., 1:]
+        return F.one_hot(self.item_paths[seq, level], self.n_nodes[level] + 1)[..., 1:].float()  # padding: all 0
 
     # ------------------------------------------------------------------ pieces
     def item_vectors(self) -> torch.Tensor:
@@ -286,8 +287,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         """
         n_nodes = self.n_nodes[level]
         nodes = self.item_paths[seq, level]  # [B, L]; padding -> 0 (the primary node: for display)
-        onehot = self.membership(seq, level).to(h.dtype) if self.multi_label[level] \
-            else F.one_hot(nodes, n_nodes + 1)[..., 1:].to(h.dtype)  # [B, L, C]
+        onehot = self.membership(seq, level).to(h.dtype)  # [B, L, C]
         present = nodes > 0
         # bounded scores: exp never under/overflows
         weights = torch.exp(4.0 * torch.tanh(self.attention[level](h).squeeze(-1))) * present
@@ -322,23 +322,21 @@ class HierarchicalInterestModel(SequenceRecommender):
         total = 0.0
         for level, out in enumerate(levels):  # a handful of levels, each fully batched
             interest = out["gate"].unsqueeze(-1) * out["z"]  # [B, C, d]
-            labels, weights = self.labels(level)
-            if columns is not None:
-                labels, weights = labels[columns], weights[columns]
-            grouped = interest.shape[0] * interest.shape[1] * len(candidates) > GROUPED_ABOVE
-            node_scores = None if grouped else interest @ candidates.T  # [B, C, K]: one matmul, fast
-            if not grouped and self.multi_label[level]:  # weigh every node's column by the item's weight there
+            if interest.shape[0] * interest.shape[1] * len(candidates) > GROUPED_ABOVE:
+                labels, weights = self.labels(level)  # items grouped by node, label slot by label slot
+                if columns is not None:
+                    labels, weights = labels[columns], weights[columns]
+                for slot in range(labels.shape[1]):
+                    total = total + grouped_node_scores(interest, candidates, labels[:, slot]) * weights[:, slot]
+                continue
+            node_scores = interest @ candidates.T  # [B, C, K]: one matmul, fast for a few nodes
+            if self.multi_label[level]:  # weigh every node's column by the item's weight there
                 member = self.node_weights(level) if columns is None else self.node_weights(level)[columns]
                 total = total + (node_scores * member.T).sum(1)
                 continue
-            for slot in range(labels.shape[1]):  # M = 1 unless the level is multi-label (grouped: slot by slot)
-                item_nodes = labels[:, slot]
-                if grouped:
-                    part = grouped_node_scores(interest, candidates, item_nodes)
-                else:
-                    index = (item_nodes - 1).clamp_min(0).expand(len(node_scores), 1, -1)
-                    part = node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
-                total = total + (part if labels.shape[1] == 1 else part * weights[:, slot])
+            item_nodes = self.item_paths[:, level] if columns is None else self.item_paths[columns, level]
+            index = (item_nodes - 1).clamp_min(0).expand(len(node_scores), 1, -1)
+            total = total + node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
         return total
 
     def prior_scores(self, log_betas: list[torch.Tensor], columns: torch.Tensor | None = None,
@@ -349,16 +347,12 @@ class HierarchicalInterestModel(SequenceRecommender):
         ``rowwise``: ``log_betas`` are ``[N, C_l]``, ``columns [N]`` one item per row: ``[N]``."""
         paths = self.item_paths if columns is None else self.item_paths[columns]
 
-        def pick(padded, index):  # [..., C + 1] at index [K(, M)] -> [..., K(, M)]; rowwise: [N(, M)]
-            if rowwise:
-                return padded.gather(1, index if index.dim() == 2 else index[:, None]).reshape(index.shape)
-            return padded[..., index]
-
         total = 0.0
         for level, lb in enumerate(log_betas):  # column 0 of the padded block = "no node": 0
-            padded = F.pad(lb * float(self.use_prior), (1, 0))
             if not self.multi_label[level]:
-                total = total + pick(padded, paths[:, level])
+                padded = F.pad(lb * float(self.use_prior), (1, 0))
+                total = total + (padded.gather(1, paths[:, level:level + 1])[:, 0] if rowwise
+                                 else padded[..., paths[:, level]])
                 continue
             member = self.node_weights(level) if columns is None else self.node_weights(level)[columns]  # [K, C]
             beta = (lb * float(self.use_prior)).exp()  # log sum_c w_c beta_c over the item's nodes: a matmul

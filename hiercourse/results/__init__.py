@@ -21,7 +21,7 @@ from hiercourse.errors import DataError
 from hiercourse.evaluation import within_noise
 
 __all__ = ["RESULTS_DIR", "compare_runs", "list_results", "load_results", "markdown_frame", "results_provenance",
-           "scale_table", "slice_summary"]
+           "scale_table", "slice_summary", "compare_slices"]
 
 #: The folder holding the tables (inside the installed package).
 RESULTS_DIR = Path(__file__).resolve().parent
@@ -103,22 +103,41 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str = "ndcg@10") ->
             "noise": within_noise(mean, se)}
 
 
+def _slice_columns(runs: pd.DataFrame, metric: str) -> dict[str, str]:
+    """``{slice: column}`` of the benchmark's slice columns (``<metric> [<slice>]``), then ``{"all": metric}``."""
+    prefix = f"{metric} ["
+    slices = {c[len(prefix):-1]: c for c in runs.columns if c.startswith(prefix)}
+    if not slices:
+        raise DataError(f"the table has no {prefix}...] columns: run the benchmark with --by count or --new-items")
+    return slices | {"all": metric}
+
+
+def compare_slices(runs: pd.DataFrame, a: str, b: str, metric: str = "ndcg@10") -> pd.DataFrame:
+    """:func:`compare_runs` of ``a`` minus ``b`` on every slice column of the table and overall ("all"): one row
+    per slice with ``users``, ``mean_a``, ``mean_b``, ``difference``, ``se``, ``noise``. Taught in chapter 08."""
+    rows = {}
+    for name, column in _slice_columns(runs, metric).items():
+        c = compare_runs(runs, a, b, metric=column)
+        users = runs[f"users [{name}]"].iloc[0] if name != "all" else runs["n_users"].iloc[0]
+        rows[name] = {"users": int(users)} | {k: c[k] for k in ("mean_a", "mean_b", "difference", "se", "noise")}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "slice"
+    return frame
+
+
 def slice_summary(runs: pd.DataFrame, models=None, metric: str = "ndcg@10") -> pd.DataFrame:
     """The benchmark's slice columns (``--by``, ``--new-items``) as one row per slice: ``n_users``, then
     ``<model>`` (mean over seeds) and ``<model> se`` (standard error over seeds: sample std / sqrt(seeds))
     per model, plus an "all" row (the overall metric). The shape ``plots.challenges.plot_slices`` draws.
     ``models``: which models, in that order (default: the table's). Taught in chapter 08.
     """
-    prefix = f"{metric} ["
-    slices = [c[len(prefix):-1] for c in runs.columns if c.startswith(prefix)]
-    if not slices:
-        raise DataError(f"the table has no {prefix}...] columns: run the benchmark with --by count or --new-items")
+    slices = _slice_columns(runs, metric)
     models = list(pd.unique(runs["model"])) if models is None else list(models)
     missing = [m for m in models if m not in set(runs["model"])]
     if missing:
         raise DataError(f"no runs of {', '.join(missing)}; the table has {', '.join(pd.unique(runs['model']))}")
     rows = {}
-    for name, column in [(s, f"{prefix}{s}]") for s in slices] + [("all", metric)]:
+    for name, column in slices.items():
         users = runs[f"users [{name}]"].iloc[0] if name != "all" else runs["n_users"].iloc[0]
         row = rows.setdefault(name, {"n_users": int(users)})
         for model in models:
