@@ -274,6 +274,9 @@ def run_one(name: str, split, config: BenchConfig, seed: int, new_items=None) ->
            "stopped": result.stopped, "parameters": result.parameters,
            "eval_seconds": time.perf_counter() - tic, "dataset": split.info.get("name", config.dataset),
            "recipe_changes": _recipe_changes(config, model, name)}
+    if getattr(model, "learned_prior_weight", False):  # how far training came to trust each level's prior
+        row |= {f"prior_weight/{level_name}": float(model.prior_weight(level).detach())
+                for level, level_name in enumerate(model.level_names)}
     return {key: row[key] for key in CSV_COLUMNS} | {k: v for k, v in row.items() if k not in CSV_COLUMNS}
 
 

@@ -108,8 +108,8 @@ def user_state(model, history: torch.Tensor) -> dict:
     """What scoring a batch of users needs, from the model's own parts (one encoder pass).
 
     Returns ``h [B, d]`` (the state after the last behaviour), ``log_beta``: one ``[B, C_l]``
-    per level (0 when the model's prior is off), ``interest``: one ``[B, C_l, d]`` per level
-    (``gate * z``; 0 when the interest level is off), ``vectors [n_items + 1, d]`` and
+    per level (times ``model.prior_weight``: 0 when the model's prior is off), ``interest``: one
+    ``[B, C_l, d]`` per level (``gate * z``; 0 when the interest level is off), ``vectors [n_items + 1, d]`` and
     ``node_vectors``: one ``[C_l, d]`` per level (the node embeddings ``g^l``).
     Taught in chapter 13.
     """
@@ -124,7 +124,7 @@ def user_state(model, history: torch.Tensor) -> dict:
         model.train(was_training)
     return {
         "h": h[:, -1],
-        "log_beta": [out["log_beta"][:, -1] * float(model.use_prior) for out in levels],
+        "log_beta": [out["log_beta"][:, -1] * model.prior_weight(level) for level, out in enumerate(levels)],
         "interest": [out["gate"].unsqueeze(-1) * out["z"] * float(model.use_interest) for out in levels],
         "vectors": vectors,
         "node_vectors": [emb.weight[1:] for emb in model.node_embeddings],

@@ -19,6 +19,7 @@ from hiercourse.bench import (
     main,
     markdown_table,
     parser,
+    run_one,
     summarise_runs,
 )
 from hiercourse.errors import DataError
@@ -122,6 +123,11 @@ def test_own_log_without_items_gets_a_learned_hierarchy(tmp_path):
         assert len(split.node_names[level]) == paths[:, level].max() + 1
     # a tree: every fine node lies in exactly one coarse node
     assert (pd.DataFrame(paths[1:], columns=["coarse", "fine"]).groupby("fine")["coarse"].nunique() == 1).all()
+    # a model that learns how far to trust the tree reports its weights, one column per level
+    config = BenchConfig(dataset=None, interactions=str(log), epochs=1, time_budget=None, progress=False)
+    row = run_one("hier-sasrec-learnedpriorweight", split, config, seed=0)
+    weights = [row[f"prior_weight/{name}"] for name in split.level_names]
+    assert len(weights) == 2 and all(np.isfinite(weights)) and weights != [1.0, 1.0]
 
 
 def test_every_registered_model_trains_scores_and_never_recommends_padding(real_data_root):

@@ -526,3 +526,43 @@ def test_item_shrinkage_scores_a_never_trained_item_by_its_path_alone():
     assert model.item_embedding.weight.grad[new].abs().sum() == 0
     with pytest.raises(DataError, match="item_counts"):
         HierarchicalInterestModel(N_ITEMS, toy_paths(), item_shrinkage=1.0)
+
+
+def test_learned_prior_weight_scales_each_levels_log_beta_and_trains(tmp_path):
+    """``learned_prior_weight``: s = h . v + interest + sum_l lambda_l log beta^l. With lambda = 1 the scores are
+    the plain model's, with lambda = 0 those of the model without its prior; any lambda matches the terms by
+    hand; the weights get a gradient from the ranking loss and survive save/load."""
+    from hiercourse.explain import score_parts
+
+    torch.manual_seed(0)
+    plain = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH).eval()
+    weighted = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                         learned_prior_weight=True).eval()
+    missing = weighted.load_state_dict(plain.state_dict(), strict=False)
+    assert missing.missing_keys == ["prior_weights"] and not missing.unexpected_keys
+    no_prior = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                         use_prior=False).eval()
+    no_prior.load_state_dict(plain.state_dict())
+    history = toy_batch()
+    with torch.no_grad():
+        assert torch.allclose(weighted.scores(history), plain.scores(history), atol=1e-5)
+        weighted.prior_weights.zero_()
+        assert torch.allclose(weighted.scores(history), no_prior.scores(history), atol=1e-5)
+        weighted.prior_weights.copy_(torch.tensor([0.5, 2.0]))
+        items = torch.arange(1, N_ITEMS + 1).repeat(len(history), 1)
+        levels = [plain.level_interests(plain.hidden(history, plain.item_vectors()), history, l) for l in range(2)]
+        by_hand = no_prior.scores(history)[:, 1:] + sum(
+            w * levels[l]["log_beta"][:, -1][:, torch.as_tensor(toy_paths())[1:, l] - 1]
+            for l, w in enumerate([0.5, 2.0]))
+        assert torch.allclose(weighted.scores(history)[:, 1:], by_hand, atol=1e-4)
+        parts = score_parts(weighted, history, items)
+        assert torch.allclose(parts["total"], parts["score"], atol=1e-4)
+        assert torch.allclose(parts["prior"][..., 1], 2.0 * levels[1]["log_beta"][:, -1].gather(
+            1, torch.as_tensor(toy_paths())[items, 1] - 1), atol=1e-5)
+    weighted.train()
+    weighted.loss(toy_batch(), toy_batch(1)).backward()
+    assert weighted.prior_weights.grad is not None and weighted.prior_weights.grad.abs().sum() > 0
+    from hiercourse.training import load, save
+
+    again = load(save(weighted, tmp_path / "weighted.pt")).eval()
+    assert again.learned_prior_weight and torch.equal(again.prior_weights, weighted.prior_weights)

@@ -50,9 +50,9 @@ MULTI_LABEL_LIMIT = 2**27  # elements of a multi-label level's dense item-node m
 
 
 # interest_scores groups the items by node (B x K x d work) once [B, C, K] would hold more elements: the one-matmul
-# form costs B x C x K x d, cheaper only for a few nodes (measured by scripts/bench_step_cost.py: a 1,000-leaf tree
-# trained 10x slower than SASRec with it, 3x grouped)
-GROUPED_ABOVE = 2**20
+# form costs B x C x K x d and wins only on tiny cases (forward + backward, one thread: [32, 6, 1056] 2.1 ms dense,
+# 1.8 grouped; [32, 30, 1056] 12.6 vs 3.1; a 1,000-leaf tree trained 10x slower than SASRec dense, 3x grouped)
+GROUPED_ABOVE = 2**16
 
 
 def grouped_node_scores(node_vectors: torch.Tensor, candidates: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
@@ -122,7 +122,11 @@ class HierarchicalInterestModel(SequenceRecommender):
     ("future": the user's interests over a horizon, not the next step only). ``item_shrinkage`` k > 0
     (with ``item_counts``, each item's training interactions) scales an item's own embedding by
     n / (n + k): the item's evidence against its nodes', so an item never trained on is scored by its
-    path alone and a rare one leans on it (sharing statistical strength). Taught in chapter 08.
+    path alone and a rare one leans on it (sharing statistical strength). ``learned_prior_weight``: the
+    score adds ``lambda_l log beta^l`` with one learned weight per level (1 at the start) instead of
+    ``log beta^l``: the node loss still trains beta to predict the next node, the ranking decides how far
+    to trust it (a learned or noisy tree can mislead; ``prior_weight(level)`` reads the weight).
+    Taught in chapter 08.
     """
 
     def __init__(
@@ -140,6 +144,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         node_target: str = "next",
         item_shrinkage: float = 0.0,
         item_counts=None,
+        learned_prior_weight: bool = False,
         level_names: Sequence[str] | None = None,
         node_names: Sequence[Sequence[str]] | None = None,
         item_labels: Sequence | None = None,
@@ -219,10 +224,14 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.node_query = nn.ModuleList(nn.Linear(dim, dim) for _ in self.n_nodes)  # beta from h_T . g_c
         self.node_bias = nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in self.n_nodes)
         self.share_weight = nn.Parameter(torch.ones(self.n_levels))  # weight of log(history share) in beta
+        self.learned_prior_weight = bool(learned_prior_weight)
+        if self.learned_prior_weight:  # lambda_l: how far the ranking trusts level l's prior
+            self.prior_weights = nn.Parameter(torch.ones(self.n_levels))
         self.config = dict(n_items=n_items, item_paths=paths.tolist(), encoder=encoder, dim=dim, max_len=max_len,
                            dropout=dropout, aux_weight=aux_weight, use_interest=use_interest, use_prior=use_prior,
                            dense_prior=dense_prior, node_target=node_target, item_shrinkage=item_shrinkage,
                            item_counts=None if not item_shrinkage else np.asarray(item_counts).tolist(),
+                           learned_prior_weight=self.learned_prior_weight,
                            level_names=self.level_names, node_names=self.node_names,
                            item_labels=[None if labels is None else np.asarray(labels).tolist() for labels in extra],
                            **encoder_kwargs)
@@ -339,23 +348,31 @@ class HierarchicalInterestModel(SequenceRecommender):
             total = total + node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
         return total
 
+    def prior_weight(self, level: int):
+        """The weight of level ``level``'s ``log beta`` in the score: 1, 0 with ``use_prior`` off, or the
+        learned ``lambda_l`` (``learned_prior_weight``; a 0-d tensor that trains)."""
+        if not self.use_prior:
+            return 0.0
+        return self.prior_weights[level] if self.learned_prior_weight else 1.0
+
     def prior_scores(self, log_betas: list[torch.Tensor], columns: torch.Tensor | None = None,
                      rowwise: bool = False) -> torch.Tensor:
         """``[..., K]``: ``sum_l log beta^l_{c_l(j)}`` for every item j (or the items ``columns``): each
         item gathers its node's term at every level (items with no node at a level get 0 there; the
         padding item gets -1e9: never a candidate). ``log_betas``: one ``[..., C_l]`` tensor per level.
-        ``rowwise``: ``log_betas`` are ``[N, C_l]``, ``columns [N]`` one item per row: ``[N]``."""
+        ``rowwise``: ``log_betas`` are ``[N, C_l]``, ``columns [N]`` one item per row: ``[N]``.
+        Each level's term is weighted by ``prior_weight(level)``."""
         paths = self.item_paths if columns is None else self.item_paths[columns]
 
         total = 0.0
         for level, lb in enumerate(log_betas):  # column 0 of the padded block = "no node": 0
             if not self.multi_label[level]:
-                padded = F.pad(lb * float(self.use_prior), (1, 0))
+                padded = F.pad(lb * self.prior_weight(level), (1, 0))
                 total = total + (padded.gather(1, paths[:, level:level + 1])[:, 0] if rowwise
                                  else padded[..., paths[:, level]])
                 continue
             member = self.node_weights(level) if columns is None else self.node_weights(level)[columns]  # [K, C]
-            beta = (lb * float(self.use_prior)).exp()  # log sum_c w_c beta_c over the item's nodes: a matmul
+            beta = (lb * self.prior_weight(level)).exp()  # log sum_c w_c beta_c^lambda over its nodes: a matmul
             mixed = (beta * member).sum(-1) if rowwise else beta @ member.T
             total = total + torch.where(member.sum(1) > 0, mixed.clamp_min(1e-30).log(), torch.zeros_like(mixed))
         padding = (columns if columns is not None else torch.arange(len(paths), device=paths.device)) == 0

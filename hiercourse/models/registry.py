@@ -73,5 +73,7 @@ register("hier-sasrec-multilabel", HierarchicalInterestModel, encoder="sasrec", 
 register("hier-sasrec-denseprior", HierarchicalInterestModel, encoder="sasrec", dense_prior=True)
 # an item's own embedding weighted by its evidence, n / (n + 1): a never-trained item is its path (issue 10)
 register("hier-sasrec-itemshrinkage", HierarchicalInterestModel, encoder="sasrec", item_shrinkage=1.0)
+# lambda_l log beta^l with a learned weight per level: the ranking decides how far to trust the tree (issue 10)
+register("hier-sasrec-learnedpriorweight", HierarchicalInterestModel, encoder="sasrec", learned_prior_weight=True)
 register("text-sasrec", TextSASRec)  # item vectors = id embedding + projected title vector (chapter 12)
 register("oracle", ShopOracle)  # a ceiling, not a recommender: needs the synthetic shop's ground truth
