@@ -80,6 +80,10 @@ EXPECTED: dict[str, dict[str, object]] = {
     "04_cnn_mathematics": {  # exact arithmetic and float64 comparisons: the same in both modes
         "conv2d_max_abs_diff_vs_torch": (0.0, 1e-10),  # fast 7.1e-15 (20 configurations), full: 200 configurations
         "pool_max_abs_diff_vs_torch": (0.0, 1e-10),
+        # round-off, whose last digits differ between CPUs (AMD EPYC 6.7e-16 and 1.5e-08, Intel Xeon 4.4e-16 and
+        # 2.2e-08): the cells that print them are tagged nbval-ignore-output, these bounds check them instead
+        "one_by_one_fit_r2_of_vertical_edge": (-1e-10, 1e-10),  # the article's formula explains none of an edge
+        "case_study_network_max_abs_diff_vs_torch": (0.0, 1e-5),  # float32
         "case_study_positions_after_pool": 13,
         "article_positions_after_pool": 14,
         "article_mnist_map_side": 24,
@@ -92,7 +96,12 @@ EXPECTED: dict[str, dict[str, object]] = {
     "05_transformer_mathematics": {
         "variance_ratio_qk_over_dk": (0.95, 1.05),  # fast 1.005, full: more samples and widths
         "attention_backward_gradcheck": True,
-        "decoder_memory_sensitivity": {"article": 0.0},  # the article's decoder never reads the memory
+        # the article's decoder never reads the memory; the corrected one does (0.4942 on both CPUs, last digits apart)
+        "decoder_memory_sensitivity": {"article": 0.0, "corrected": (0.3, 0.7)},
+        # round-off, CPU-dependent in its last digits (cells tagged nbval-ignore-output): float64 and float32 bounds
+        "sdpa_max_abs_diff_vs_torch": (0.0, 1e-10),
+        "encoder_max_abs_diff_vs_torch": (0.0, 1e-5),
+        "decoder_max_abs_diff_vs_torch": (0.0, 1e-5),
         # memory is counted by the profiler (no noise): 4x per doubling of L; time depends on the machine
         "attention_cost_loglog_slopes": {"peak_mib": (1.9, 2.1)},
     },
