@@ -125,6 +125,18 @@ def test_slice_summary_is_mean_and_standard_error_over_seeds_by_hand():
         slice_summary(runs.drop(columns=["ndcg@10 [0 (new)]"]))
 
 
+def test_learned_prior_weights_average_the_seeds_that_recorded_them():
+    from hiercourse.results import learned_prior_weights
+
+    runs = pd.DataFrame({"model": ["sasrec", "w (learned tree)", "w (learned tree)", "w (learned tree)"],
+                         "seed": [0, 0, 1, 2], "prior_weight/genre": [np.nan, np.nan, 0.2, 0.4],
+                         "prior_weight/unused": np.nan})
+    weights, seeds = learned_prior_weights(runs, "w")
+    assert weights == {"genre": pytest.approx(0.3)} and seeds == 2
+    with pytest.raises(DataError, match="no learned prior weights of sasrec"):
+        learned_prior_weights(runs, "sasrec")
+
+
 def test_compare_slices_is_compare_runs_on_every_slice_column():
     from hiercourse.results import compare_runs, compare_slices
 

@@ -149,6 +149,19 @@ def slice_summary(runs: pd.DataFrame, models=None, metric: str = "ndcg@10") -> p
     return frame
 
 
+def learned_prior_weights(runs: pd.DataFrame, model: str) -> tuple[dict[str, float], int]:
+    """The learned weight of each level's prior (``prior_weight/<level>`` columns, written by the benchmark for a
+    model with ``learned_prior_weight``) averaged over the seeds of ``model`` (its rows, or those whose name starts
+    with it, e.g. a renamed "... (learned tree)"): ``({level: mean}, seeds that recorded them)``. Taught in
+    chapter 08."""
+    part = runs.loc[runs["model"].str.startswith(model)]
+    columns = [c for c in part.columns if c.startswith("prior_weight/") and part[c].notna().any()]
+    if part.empty or not columns:
+        raise DataError(f"no learned prior weights of {model} in the table (prior_weight/<level> columns): the "
+                        "benchmark records them for a model with learned_prior_weight")
+    return ({c.split("/", 1)[1]: float(part[c].mean()) for c in columns}, int(part[columns[0]].notna().sum()))
+
+
 def _cell(text: str):
     """A markdown cell as a number where it is one ("1,234" -> 1234.0, "1.84x" -> 1.84, "12.5 %" -> 12.5), else
     the text; "–" or "" -> NaN."""
