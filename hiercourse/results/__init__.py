@@ -152,8 +152,8 @@ def slice_summary(runs: pd.DataFrame, models=None, metric: str = "ndcg@10") -> p
 def learned_prior_weights(runs: pd.DataFrame, model: str) -> tuple[dict[str, float], int]:
     """The learned weight of each level's prior (``prior_weight/<level>`` columns, written by the benchmark for a
     model with ``learned_prior_weight``) averaged over the seeds of ``model`` (its rows, or those whose name starts
-    with it, e.g. a renamed "... (learned tree)"): ``({level: mean}, seeds that recorded them)``. Taught in
-    chapter 08."""
+    with it, e.g. a renamed "... (learned tree)"): ``({level: mean}, seeds that recorded them)``.
+    Taught in chapter 08."""
     part = runs.loc[runs["model"].str.startswith(model)]
     columns = [c for c in part.columns if c.startswith("prior_weight/") and part[c].notna().any()]
     if part.empty or not columns:
