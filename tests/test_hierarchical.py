@@ -13,7 +13,7 @@ from hiercourse.datasets.schema import DataError
 from hiercourse.datasets.shop import PRESETS
 from hiercourse.features import truth_weights
 from hiercourse.interests import history_shares, interest_recovery, rowwise_spearman
-from hiercourse.models.hierarchical import HierarchicalInterestModel, node_pooling
+from hiercourse.models.hierarchical import SHARE_SMOOTHING, HierarchicalInterestModel, node_pooling, prefix_shares
 from hiercourse.models.taxonomy import kmeans, learn_hierarchy, with_taxonomy
 from hiercourse.recommend import recommend
 
@@ -57,6 +57,89 @@ def test_node_pooling_matches_a_slow_loop():
                 assert torch.isclose(massc[b, t, c - 1], torch.as_tensor(float(m)), atol=1e-6)
             assert torch.allclose(z[b, c - 1], zc[b, -1, c - 1], atol=1e-5)
     assert torch.allclose(mass, massc[:, -1])
+
+
+def test_prefix_shares_scatter_to_the_counted_shares():
+    nodes = torch.tensor([[0, 2, 5, 2, 2, 1], [0, 0, 0, 0, 0, 0], [4, 4, 4, 4, 4, 4]])
+    every, last = prefix_shares(nodes, every_position=True), prefix_shares(nodes)
+    assert every.shape == (3, 6, 6) and last.shape == (3, 1, 6)
+    for b in range(3):
+        for t in range(6):
+            dense = torch.zeros(6)
+            dense.scatter_add_(0, nodes[b], every[b, t])  # column 0 collects padding and must stay 0
+            seen = [int(c) for c in nodes[b, :t + 1] if c > 0]
+            for c in range(1, 6):
+                assert dense[c] == pytest.approx(seen.count(c) / max(len(seen), 1))
+            assert dense[0] == 0
+        assert torch.allclose(last[b, 0], every[b, -1])
+    # each node once per row: the share sits on the node's first behaviour only
+    assert every[0, -1].tolist() == pytest.approx([0, 3 / 5, 1 / 5, 0, 0, 1 / 5])
+
+
+def test_beta_after_every_prefix_is_the_formula_with_counted_shares():
+    """logits_c(t) = q(h_t) . g_c + b_c + w log(share_c(t) + s), the shares counted behaviour by behaviour."""
+    model = build()
+    seq = toy_batch()
+    with torch.no_grad():
+        model.share_weight.fill_(0.7)
+        h = model.hidden(seq)
+        for level in range(model.n_levels):
+            out = model.level_interests(h, seq, level, every_position=True)
+            keys = model.node_embeddings[level].weight[1:]
+            for b in range(len(seq)):
+                for t in range(LENGTH):
+                    seen = [int(toy_paths()[j, level]) for j in seq[b, :t + 1] if j > 0]
+                    nodes = range(1, model.n_nodes[level] + 1)
+                    share = torch.tensor([seen.count(c) / max(len(seen), 1) for c in nodes])
+                    logits = model.node_query[level](h[b, t]) @ keys.T + model.node_bias[level] \
+                        + 0.7 * torch.log(share + SHARE_SMOOTHING)
+                    assert torch.allclose(out["log_beta"][b, t], torch.log_softmax(logits, -1), atol=1e-5)
+                assert torch.allclose(out["share"][b], share, atol=1e-6)  # after the whole history
+            assert torch.allclose(out["beta"], out["log_beta"][:, -1].exp())
+
+
+@pytest.mark.parametrize("options", [{}, {"learned_prior_weight": True, "dense_prior": True}])
+def test_levels_computed_at_their_visited_nodes_equal_the_one_hot_form(options, monkeypatch):
+    """A level with more nodes than the window has positions is computed at its visited nodes only
+    (SLOTS_ABOVE); scores, losses, gradients and the interest tree are those of the one-hot form."""
+    from hiercourse.models import hierarchical
+    from hiercourse.models.sequence import Negatives
+
+    seq, targets = toy_batch(), toy_batch(1)
+    negatives = Negatives(torch.arange(1, 20), torch.full((N_ITEMS + 1,), -3.0))
+    results = {}
+    for slots_above in (float("inf"), 0.0):  # every level one-hot; every level at its visited nodes
+        monkeypatch.setattr(hierarchical, "SLOTS_ABOVE", slots_above)
+        model = build(**options)
+        with torch.no_grad():
+            model.share_weight.fill_(0.8)  # not 1: the share term's weight must reach both forms
+        model.train(False)
+        scores, interests = model.scores(seq), model.interests(seq)
+        tree = model.interest_tree(seq, top=3)
+        model.train()
+        torch.manual_seed(1)  # the same dropout masks in both forms
+        full = model.loss(seq, targets)
+        torch.manual_seed(1)
+        sampled = model.loss(seq, targets, negatives)
+        (full + sampled).backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        _, _, levels = model._encode(seq, every_position=True)
+        results[slots_above] = scores, interests, tree, full, sampled, grads, levels
+    one_hot, visited = results[float("inf")], results[0.0]
+    assert "slot_interest" in visited[6][1] and "slot_interest" not in one_hot[6][1]
+    torch.testing.assert_close(visited[0], one_hot[0], atol=1e-5, rtol=1e-5)
+    for a, b in zip(visited[1], one_hot[1]):
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-5)
+    pd.testing.assert_frame_equal(visited[2], one_hot[2], atol=1e-5)
+    torch.testing.assert_close(visited[3], one_hot[3], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(visited[4], one_hot[4], atol=1e-5, rtol=1e-5)
+    assert visited[5].keys() == one_hot[5].keys()
+    for name in one_hot[5]:
+        torch.testing.assert_close(visited[5][name], one_hot[5][name], atol=1e-5, rtol=1e-4, msg=name)
+    for a, b in zip(visited[6], one_hot[6]):  # beta after every prefix, as trained
+        torch.testing.assert_close(a["log_beta"], b["log_beta"], atol=1e-5, rtol=1e-5)
 
 
 def test_scores_match_the_reference_formula():

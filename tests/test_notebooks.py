@@ -100,6 +100,7 @@ EXPECTED: dict[str, dict[str, object]] = {
         "decoder_memory_sensitivity": {"article": 0.0, "corrected": (0.3, 0.7)},
         # round-off, CPU-dependent in its last digits (cells tagged nbval-ignore-output): float64 and float32 bounds
         "sdpa_max_abs_diff_vs_torch": (0.0, 1e-10),
+        "handmade_heads_max_abs_diff_vs_torch": (0.0, 1e-5),  # committed 1.2e-07; 3.6e-12 on another CPU
         "encoder_max_abs_diff_vs_torch": (0.0, 1e-5),
         "decoder_max_abs_diff_vs_torch": (0.0, 1e-5),
         # memory is counted by the profiler (no noise): 4x per doubling of L; time depends on the machine
@@ -196,9 +197,10 @@ EXPECTED: dict[str, dict[str, object]] = {
             "big shop (10,000 items)": {"cluster": (-0.05, 0.05), "sub-cluster": (0.05, 0.15)},  # 0.003, 0.089
             "MovieLens latest-small": {"genre": (0.0, 0.1)},  # 0.081
         },
-        # scripts/bench_step_cost.py on the course's CPU (Intel Xeon, 2026-12-02); the prose: "somewhat more" on the
-        # small catalogues, "about three times" on the 1,000-leaf tree
-        "step_cost_hier": {"shop": 1.19, "ml-latest-small": 1.2, "bigshop10k": 3.25, "bigshop10k_learned": 1.37},
+        # scripts/bench_step_cost.py on the course's CPUs (Intel Xeon; the big shop's own tree on an AMD EPYC after
+        # its big levels went to the visited nodes, 2026-12-02); the prose: "somewhat more" on the small catalogues,
+        # "about 2.4 times" on the 1,000-leaf tree
+        "step_cost_hier": {"shop": 1.19, "ml-latest-small": 1.2, "bigshop10k": 2.39, "bigshop10k_learned": 1.37},
     },
     # fast mode: 200 users of ml-latest-small and their 5-core, dim 16, 8 epochs per model; the committed notebook
     # is the full run (all 610 users, dim 64, 4 epochs per model): each range holds both

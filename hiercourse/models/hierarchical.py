@@ -28,12 +28,16 @@ Everything is batched. Per-node pooling is a one-hot matmul (``node_pooling``).
 Scoring all items never builds a [B, n_items, d] tensor: node vectors are scored
 against all items (``[B, n_nodes, n_items]``) and each item gathers its own node; where that tensor
 would be big (a deep tree over a large catalogue, chapter 13) the items are grouped by node instead.
-The prior is gathered per item and level (no ``[n_items, n_nodes]`` one-hot is stored).
+The prior is gathered per item and level (no ``[n_items, n_nodes]`` one-hot is stored). A level with
+more nodes than the window has behaviours is computed at the nodes the history visited (``node_slots``):
+at most L per user, so its pooling, gates and history shares are ``[B, L, L]`` and ``[B, L, d]`` work instead
+of ``[B, L, C]`` and ``[B, C, d]`` (beta after every prefix stays ``[B, L, C]``).
 
 Taught in chapter 08.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,6 +57,11 @@ MULTI_LABEL_LIMIT = 2**27  # elements of a multi-label level's dense item-node m
 # form costs B x C x K x d and wins only on tiny cases (forward + backward, one thread: [32, 6, 1056] 2.1 ms dense,
 # 1.8 grouped; [32, 30, 1056] 12.6 vs 3.1; a 1,000-leaf tree trained 10x slower than SASRec dense, 3x grouped)
 GROUPED_ABOVE = 2**16
+
+# a single-label level with more nodes than SLOTS_ABOVE x the window's positions is computed at its visited nodes
+# (at most L per user: [B, L, L] and [B, L, d] work) instead of at all C ([B, L, C] and [B, C, d]): with 1,000
+# leaves the dense per-node tensors made a training step 3x SASRec's. Smaller levels keep the one-hot form.
+SLOTS_ABOVE = 1.0
 
 
 def grouped_node_scores(node_vectors: torch.Tensor, candidates: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
@@ -80,9 +89,45 @@ def grouped_node_scores(node_vectors: torch.Tensor, candidates: torch.Tensor, it
     return out
 
 
+def node_slots(nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(same [B, L, L], first [B, L])`` of a history's nodes ``[B, L]`` (0 = padding): ``same[b, s, s']``
+    when behaviours s and s' are in the same node (s not padding), ``first[b, s]`` when s is its node's first
+    behaviour. The first behaviours are the visited nodes' *slots*: each visited node once per row.
+    Taught in chapter 08."""
+    present = nodes > 0
+    same = (nodes.unsqueeze(2) == nodes.unsqueeze(1)) & present.unsqueeze(2)
+    return same, present & ~same.tril(-1).any(2)
+
+
+def prefix_shares(nodes: torch.Tensor, every_position: bool = False) -> torch.Tensor:
+    """Each visited node's share of the history, after every prefix or the whole one, at its slot.
+
+    ``nodes [B, L]`` (1..C, 0 = padding). Returns ``share [B, Q, L]`` (Q = L with ``every_position``, else 1):
+    ``share[b, t, s]`` is the share of behaviour s's node among the behaviours up to t (the last for Q = 1),
+    kept at the node's slot, its first behaviour s (0 elsewhere, and 0 for s > t), so scattering row
+    ``[b, t]`` to the nodes ``nodes[b]`` gives the dense share ``[C]``. The work is ``[B, L, L]``
+    comparisons, where counting per node fills ``[B, L, C]`` (mostly zeros on a big level). Taught in chapter 08.
+    """
+    present = nodes > 0
+    same, first = node_slots(nodes)
+    counts = same.float().cumsum(2) if every_position else same.sum(2, keepdim=True).float()  # [B, s, Q]
+    seen = present.float().cumsum(1) if every_position else present.sum(1, keepdim=True).float()  # [B, Q]
+    return counts.transpose(1, 2) / seen.clamp_min(1.0).unsqueeze(-1) * first.unsqueeze(1)
+
+
+def visited_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``node_pooling`` at the visited nodes only: ``(z [B, L, d], mass [B, L])``, row s holding the pooled
+    vector and weight mass of behaviour s's node (its slot is the first of them, ``node_slots``; padding: 0).
+    ``[B, L, L] @ [B, L, d]``: the same-node matrix instead of the one-hot. Taught in chapter 08."""
+    same, _ = node_slots(nodes)
+    weighted = same.to(h.dtype) * weights.unsqueeze(1)  # [B, s, s']
+    mass = weighted.sum(2)
+    return weighted @ h / mass.clamp_min(1e-12).unsqueeze(-1), mass
+
+
 def node_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor, n_nodes: int,
                  causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean of the behaviours in each node, as a one-hot matmul.
+    """Weighted mean of the behaviours in each node: ``O^T (w * h) / O^T w`` with ``O`` the one-hot nodes.
 
     ``h [B, L, d]``, ``nodes [B, L]`` (1..n_nodes, 0 = padding) or a membership ``[B, L, n_nodes]``
     (a behaviour's share in each node: a multi-label level splits it among its item's nodes),
@@ -90,7 +135,8 @@ def node_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor, n_
     Returns ``(z, mass)``: ``z [B, n_nodes, d]`` and the weight mass per node ``[B, n_nodes]``
     (0 for nodes absent from the history; their z is 0). With ``causal=True`` the
     pooling is done for every prefix: ``z [B, L, n_nodes, d]``, ``mass [B, L, n_nodes]``
-    (cumulative sums along time, for training every position at once).
+    (cumulative sums along time, for training every position at once). A level with more nodes than
+    the window has positions pools at its visited nodes only instead (``visited_pooling``).
 
     Taught in chapter 08.
     """
@@ -291,31 +337,57 @@ class HierarchicalInterestModel(SequenceRecommender):
 
         Returns ``nodes [B, L]``, ``alpha_weights [B, L]`` (unnormalised ``exp(a_t)``),
         ``z [B, C, d]`` and ``mass [B, C]`` (attention pooling over the whole history),
-        ``gate [B, C]``, and ``share`` (the naive frequency), ``logits``, ``log_beta``, ``beta``
-        ``[B, Q, C]`` with Q = L (``every_position``: beta after every prefix, for training) or 1.
+        ``gate [B, C]``, ``share [B, C]`` (the naive frequency) and ``beta [B, C]`` after the whole history,
+        and ``logits``, ``log_beta`` ``[B, Q, C]`` with Q = L (``every_position``: after every prefix, for
+        training) or 1. A single-label level with more nodes than ``SLOTS_ABOVE`` x the window's positions
+        is computed at its visited nodes (``node_slots``) and adds ``slot_interest [B, L, d]``, ``gate z`` at
+        each visited node's slot (0 elsewhere), what the scores read; its dense ``z``, ``mass``, ``gate`` and
+        ``share`` are built for reading the tree only (not with ``every_position``: training does not need them).
         """
         n_nodes = self.n_nodes[level]
         nodes = self.item_paths[seq, level]  # [B, L]; padding -> 0 (the primary node: for display)
-        onehot = self.membership(seq, level).to(h.dtype)  # [B, L, C]
         present = nodes > 0
         # bounded scores: exp never under/overflows
         weights = torch.exp(4.0 * torch.tanh(self.attention[level](h).squeeze(-1))) * present
-        z, mass = node_pooling(h, onehot, weights, n_nodes)
-        counts = onehot.cumsum(1) if every_position else onehot.sum(1, keepdim=True)
+        every_node = self.multi_label[level] or n_nodes <= SLOTS_ABOVE * seq.shape[1]
+        if every_node:  # one-hot [B, L, C] (a multi-label level: a behaviour counts 1/M in each of its nodes)
+            onehot = self.membership(seq, level).to(h.dtype)
+            z, mass = node_pooling(h, onehot, weights, n_nodes)
+            counts = onehot.cumsum(1) if every_position else onehot.sum(1, keepdim=True)
+            shares = counts / counts.sum(-1, keepdim=True).clamp_min(1.0)  # [B, Q, C]
+        else:  # the visited nodes only, at their slots: [B, L, d], [B, L], shares [B, Q, L]
+            _, first = node_slots(nodes)
+            z, mass = visited_pooling(h, nodes, weights)
+            shares = prefix_shares(nodes, every_position).to(h.dtype)
         state = h if every_position else h[:, -1:]
-        share = counts / counts.sum(-1, keepdim=True).clamp_min(1.0)
         node_keys = self.node_embeddings[level].weight[1:]  # [C, d]
-        logits = (
-            self.node_query[level](state) @ node_keys.T
-            + self.node_bias[level]
-            + self.share_weight[level] * torch.log(share + SHARE_SMOOTHING)
-        )
+        logits = self.node_query[level](state) @ node_keys.T + self.node_bias[level]
+        if every_node:
+            logits = logits + self.share_weight[level] * torch.log(shares + SHARE_SMOOTHING)
+        else:  # log(share + s) is log(s) at every node the prefix never visited: that for all, the rest at the slots
+            index = (nodes - 1).clamp_min(0).unsqueeze(1).expand_as(shares)  # padding adds 0 (its share is 0)
+            smoothing = math.log(SHARE_SMOOTHING)
+            visited = torch.log(shares + SHARE_SMOOTHING) - smoothing
+            logits = (logits + self.share_weight[level] * smoothing).scatter_add(
+                2, index, self.share_weight[level] * visited)
         gate = torch.sigmoid(self.gate_state[level](h[:, -1]) + self.gate_interest[level](z).squeeze(-1))
-        gate = gate * (mass > 0)  # a node the history never visited has no interest vector
-        return {
-            "nodes": nodes, "alpha_weights": weights, "z": z, "mass": mass, "gate": gate, "share": share,
-            "logits": logits, "log_beta": F.log_softmax(logits, -1), "beta": logits.softmax(-1),
-        }
+        # a node the history never visited has no interest vector; at the slots: each visited node once
+        gate = gate * (mass > 0) if every_node else gate * first
+        out = {"nodes": nodes, "alpha_weights": weights, "logits": logits, "log_beta": F.log_softmax(logits, -1),
+               "beta": logits[:, -1].softmax(-1)}
+        if every_node:
+            out.update(z=z, mass=mass, gate=gate, share=shares[:, -1])
+            return out
+        out["slot_interest"] = gate.unsqueeze(-1) * z
+        if not every_position:  # the dense forms, for reading the tree (training does not need them)
+            def at_nodes(values):  # slot values (0 off the slots) -> [B, C, ...]
+                where = nodes.view(*nodes.shape, *[1] * (values.dim() - 2)).expand_as(values)
+                return values.new_zeros((len(values), n_nodes + 1, *values.shape[2:])).scatter_add(
+                    1, where, values)[:, 1:]
+            slots = first.to(h.dtype)
+            out.update(z=at_nodes(z * slots.unsqueeze(-1)), mass=at_nodes(mass * slots), gate=at_nodes(gate),
+                       share=at_nodes(shares[:, -1]))
+        return out
 
     def interest_scores(self, vectors: torch.Tensor, levels: list[dict],
                         columns: torch.Tensor | None = None) -> torch.Tensor:
@@ -330,6 +402,16 @@ class HierarchicalInterestModel(SequenceRecommender):
         candidates = vectors if columns is None else vectors[columns]
         total = 0.0
         for level, out in enumerate(levels):  # a handful of levels, each fully batched
+            if "slot_interest" in out:  # a big level's visited nodes, put in node order for the grouped product
+                slot, nodes = out["slot_interest"], out["nodes"]
+                rows = torch.arange(len(nodes), device=nodes.device).unsqueeze(1).expand_as(nodes)
+                by_node = slot.new_zeros((self.n_nodes[level], len(nodes), slot.shape[-1]))  # [C, B, d]
+                # padding's slot_interest is 0: it adds nothing to node 1 (no [C + 1] block to slice: its
+                # backward would fill and copy one more [C, B, d])
+                by_node.index_put_(((nodes - 1).clamp_min(0), rows), slot, accumulate=True)
+                item_nodes = self.item_paths[:, level] if columns is None else self.item_paths[columns, level]
+                total = total + grouped_node_scores(by_node.transpose(0, 1), candidates, item_nodes)
+                continue
             interest = out["gate"].unsqueeze(-1) * out["z"]  # [B, C, d]
             if interest.shape[0] * interest.shape[1] * len(candidates) > GROUPED_ABOVE:
                 labels, weights = self.labels(level)  # items grouped by node, label slot by label slot
@@ -483,7 +565,7 @@ class HierarchicalInterestModel(SequenceRecommender):
                 lv = self.level_interests(h, history, level)
                 alpha = lv["alpha_weights"] / lv["mass"].gather(1, (lv["nodes"] - 1).clamp_min(0)).clamp_min(1e-12)
                 out.append({
-                    "beta": lv["beta"][:, 0], "share": lv["share"][:, 0], "gate": lv["gate"], "z": lv["z"],
+                    "beta": lv["beta"], "share": lv["share"], "gate": lv["gate"], "z": lv["z"],
                     "mass": lv["mass"], "nodes": lv["nodes"], "alpha": alpha * (lv["nodes"] > 0),
                 })
             return out
