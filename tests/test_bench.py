@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -272,6 +273,23 @@ def test_the_step_cost_script_times_each_model_and_writes_its_table(tmp_path):
     rows = re.findall(r"^\| (\S+) \| ([\d.]+) \| ([\d.]+) \|$", out.read_text(), re.M)
     assert [r[0] for r in rows] == ["sasrec", "hier-sasrec"] and rows[0][2] == "1.00"
     assert all(float(ms) > 0 for _, ms, _ in rows) and "- command:" in out.read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="--memory reads /proc (Linux)")
+def test_the_step_cost_script_measures_each_models_memory_in_a_fresh_process(tmp_path):
+    """--memory: a column of MiB that each model's training steps add to a fresh process, and its multiple."""
+    import re
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_step_cost.py"
+    out = tmp_path / "cost.md"
+    runpy.run_path(str(script))["main"](["--dataset", "shop", "--shop-size", "tiny", "--models", "sasrec,hier-sasrec",
+                                         "--rounds", "1", "--steps", "2", "--memory", "--out", str(out)])
+    text = out.read_text()
+    assert "| model | CPU ms per step | x sasrec | training memory (MiB) | memory x sasrec |" in text
+    rows = re.findall(r"^\| (\S+) \| [\d.]+ \| [\d.]+ \| (\d+) \| ([\d.]+) \|$", text, re.M)
+    assert [r[0] for r in rows] == ["sasrec", "hier-sasrec"] and rows[0][2] == "1.00"
+    assert all(int(mib) > 0 for _, mib, _ in rows)  # optimiser state and activations of 2 steps, over the data
 
 
 def test_the_big_shop_export_reads_back_as_an_own_log(tmp_path):
