@@ -100,7 +100,7 @@ def test_beta_after_every_prefix_is_the_formula_with_counted_shares():
 
 @pytest.mark.parametrize("options", [{}, {"learned_prior_weight": True, "dense_prior": True}])
 def test_levels_computed_at_their_visited_nodes_equal_the_one_hot_form(options, monkeypatch):
-    """A level with more nodes than the window has positions is computed at its visited nodes only
+    """A level with more nodes than the model's window (max_len) is computed at its visited nodes only
     (SLOTS_ABOVE); scores, losses, gradients and the interest tree are those of the one-hot form."""
     from hiercourse.models import hierarchical
     from hiercourse.models.sequence import Negatives

@@ -29,7 +29,7 @@ Scoring all items never builds a [B, n_items, d] tensor: node vectors are scored
 against all items (``[B, n_nodes, n_items]``) and each item gathers its own node; where that tensor
 would be big (a deep tree over a large catalogue, chapter 13) the items are grouped by node instead.
 The prior is gathered per item and level (no ``[n_items, n_nodes]`` one-hot is stored). A level with
-more nodes than the window has behaviours is computed at the nodes the history visited (``node_slots``):
+more nodes than the model's window (``max_len``) is computed at the nodes the history visited (``node_slots``):
 at most L per user, so its pooling, gates and history shares are ``[B, L, L]`` and ``[B, L, d]`` work instead
 of ``[B, L, C]`` and ``[B, C, d]`` (beta after every prefix stays ``[B, L, C]``).
 
@@ -58,7 +58,7 @@ MULTI_LABEL_LIMIT = 2**27  # elements of a multi-label level's dense item-node m
 # 1.8 grouped; [32, 30, 1056] 12.6 vs 3.1; a 1,000-leaf tree trained 10x slower than SASRec dense, 3x grouped)
 GROUPED_ABOVE = 2**16
 
-# a single-label level with more nodes than SLOTS_ABOVE x the window's positions is computed at its visited nodes
+# a single-label level with more nodes than SLOTS_ABOVE x the model's window (max_len) is computed at its visited nodes
 # (at most L per user: [B, L, L] and [B, L, d] work) instead of at all C ([B, L, C] and [B, C, d]): with 1,000
 # leaves the dense per-node tensors made a training step 3x SASRec's. Smaller levels keep the one-hot form.
 SLOTS_ABOVE = 1.0
@@ -136,7 +136,7 @@ def node_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor, n_
     (0 for nodes absent from the history; their z is 0). With ``causal=True`` the
     pooling is done for every prefix: ``z [B, L, n_nodes, d]``, ``mass [B, L, n_nodes]``
     (cumulative sums along time, for training every position at once). A level with more nodes than
-    the window has positions pools at its visited nodes only instead (``visited_pooling``).
+    the model's window pools at its visited nodes only instead (``visited_pooling``).
 
     Taught in chapter 08.
     """
@@ -339,7 +339,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         ``z [B, C, d]`` and ``mass [B, C]`` (attention pooling over the whole history),
         ``gate [B, C]``, ``share [B, C]`` (the naive frequency) and ``beta [B, C]`` after the whole history,
         and ``logits``, ``log_beta`` ``[B, Q, C]`` with Q = L (``every_position``: after every prefix, for
-        training) or 1. A single-label level with more nodes than ``SLOTS_ABOVE`` x the window's positions
+        training) or 1. A single-label level with more nodes than ``SLOTS_ABOVE`` x the model's ``max_len``
         is computed at its visited nodes (``node_slots``) and adds ``slot_interest [B, L, d]``, ``gate z`` at
         each visited node's slot (0 elsewhere), what the scores read; its dense ``z``, ``mass``, ``gate`` and
         ``share`` are built for reading the tree only (not with ``every_position``: training does not need them).
@@ -349,7 +349,8 @@ class HierarchicalInterestModel(SequenceRecommender):
         present = nodes > 0
         # bounded scores: exp never under/overflows
         weights = torch.exp(4.0 * torch.tanh(self.attention[level](h).squeeze(-1))) * present
-        every_node = self.multi_label[level] or n_nodes <= SLOTS_ABOVE * seq.shape[1]
+        # decided by the model's window, not the batch's width: one model computes one way whatever it is given
+        every_node = self.multi_label[level] or n_nodes <= SLOTS_ABOVE * self.max_len
         if every_node:  # one-hot [B, L, C] (a multi-label level: a behaviour counts 1/M in each of its nodes)
             onehot = self.membership(seq, level).to(h.dtype)
             z, mass = node_pooling(h, onehot, weights, n_nodes)
