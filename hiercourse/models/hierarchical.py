@@ -99,27 +99,31 @@ def node_slots(nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return same, present & ~same.tril(-1).any(2)
 
 
-def prefix_shares(nodes: torch.Tensor, every_position: bool = False) -> torch.Tensor:
+def prefix_shares(nodes: torch.Tensor, every_position: bool = False,
+                  slots: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Each visited node's share of the history, after every prefix or the whole one, at its slot.
 
     ``nodes [B, L]`` (1..C, 0 = padding). Returns ``share [B, Q, L]`` (Q = L with ``every_position``, else 1):
     ``share[b, t, s]`` is the share of behaviour s's node among the behaviours up to t (the last for Q = 1),
     kept at the node's slot, its first behaviour s (0 elsewhere, and 0 for s > t), so scattering row
     ``[b, t]`` to the nodes ``nodes[b]`` gives the dense share ``[C]``. The work is ``[B, L, L]``
-    comparisons, where counting per node fills ``[B, L, C]`` (mostly zeros on a big level). Taught in chapter 08.
+    comparisons, where counting per node fills ``[B, L, C]`` (mostly zeros on a big level). ``slots``: the
+    history's ``node_slots`` when the caller has them already. Taught in chapter 08.
     """
     present = nodes > 0
-    same, first = node_slots(nodes)
+    same, first = node_slots(nodes) if slots is None else slots
     counts = same.float().cumsum(2) if every_position else same.sum(2, keepdim=True).float()  # [B, s, Q]
     seen = present.float().cumsum(1) if every_position else present.sum(1, keepdim=True).float()  # [B, Q]
     return counts.transpose(1, 2) / seen.clamp_min(1.0).unsqueeze(-1) * first.unsqueeze(1)
 
 
-def visited_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def visited_pooling(h: torch.Tensor, nodes: torch.Tensor, weights: torch.Tensor,
+                    slots: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``node_pooling`` at the visited nodes only: ``(z [B, L, d], mass [B, L])``, row s holding the pooled
     vector and weight mass of behaviour s's node (its slot is the first of them, ``node_slots``; padding: 0).
-    ``[B, L, L] @ [B, L, d]``: the same-node matrix instead of the one-hot. Taught in chapter 08."""
-    same, _ = node_slots(nodes)
+    ``[B, L, L] @ [B, L, d]``: the same-node matrix instead of the one-hot. ``slots`` as for
+    ``prefix_shares``. Taught in chapter 08."""
+    same, _ = node_slots(nodes) if slots is None else slots
     weighted = same.to(h.dtype) * weights.unsqueeze(1)  # [B, s, s']
     mass = weighted.sum(2)
     return weighted @ h / mass.clamp_min(1e-12).unsqueeze(-1), mass
@@ -357,9 +361,10 @@ class HierarchicalInterestModel(SequenceRecommender):
             counts = onehot.cumsum(1) if every_position else onehot.sum(1, keepdim=True)
             shares = counts / counts.sum(-1, keepdim=True).clamp_min(1.0)  # [B, Q, C]
         else:  # the visited nodes only, at their slots: [B, L, d], [B, L], shares [B, Q, L]
-            _, first = node_slots(nodes)
-            z, mass = visited_pooling(h, nodes, weights)
-            shares = prefix_shares(nodes, every_position).to(h.dtype)
+            slots = node_slots(nodes)  # once, for the pooling, the shares and the gates
+            first = slots[1]
+            z, mass = visited_pooling(h, nodes, weights, slots)
+            shares = prefix_shares(nodes, every_position, slots).to(h.dtype)
         state = h if every_position else h[:, -1:]
         node_keys = self.node_embeddings[level].weight[1:]  # [C, d]
         logits = self.node_query[level](state) @ node_keys.T + self.node_bias[level]
@@ -385,8 +390,8 @@ class HierarchicalInterestModel(SequenceRecommender):
                 where = nodes.view(*nodes.shape, *[1] * (values.dim() - 2)).expand_as(values)
                 return values.new_zeros((len(values), n_nodes + 1, *values.shape[2:])).scatter_add(
                     1, where, values)[:, 1:]
-            slots = first.to(h.dtype)
-            out.update(z=at_nodes(z * slots.unsqueeze(-1)), mass=at_nodes(mass * slots), gate=at_nodes(gate),
+            at_slot = first.to(h.dtype)
+            out.update(z=at_nodes(z * at_slot.unsqueeze(-1)), mass=at_nodes(mass * at_slot), gate=at_nodes(gate),
                        share=at_nodes(shares[:, -1]))
         return out
 
