@@ -142,6 +142,48 @@ def test_levels_computed_at_their_visited_nodes_equal_the_one_hot_form(options, 
         torch.testing.assert_close(a["log_beta"], b["log_beta"], atol=1e-5, rtol=1e-5)
 
 
+def test_visited_node_scores_match_a_slow_loop(monkeypatch):
+    """Each (row, item) pair reads the vector at the slot of the item's node in that row's history, or scores 0."""
+    from hiercourse.models.hierarchical import node_slots, visited_node_scores
+
+    torch.manual_seed(0)
+    nodes = torch.tensor([[0, 0, 3, 1, 3, 5], [2, 2, 2, 2, 2, 2], [4, 1, 0, 0, 1, 4]])  # odd padding on purpose
+    _, first = node_slots(nodes)
+    vectors = torch.randn(3, 6, 4) * first.unsqueeze(-1)  # a vector at each slot, 0 elsewhere
+    candidates = torch.randn(9, 4)
+    item_nodes = torch.tensor([0, 1, 2, 3, 4, 5, 6, 1, 3])  # node 0 = none; node 6 never visited
+    scores = visited_node_scores(vectors, nodes, first, 6, candidates, item_nodes)
+    for b in range(3):
+        for k in range(9):
+            slots = [s for s in range(6) if first[b, s] and nodes[b, s] == item_nodes[k] > 0]
+            assert len(slots) <= 1
+            expected = vectors[b, slots[0]] @ candidates[k] if slots else torch.tensor(0.0)
+            assert torch.isclose(scores[b, k], expected, atol=1e-6), (b, k)
+    from hiercourse.models import hierarchical
+
+    monkeypatch.setattr(hierarchical, "PAIR_CHUNK", 2)  # the pairs taken a few at a time: the same scores
+    torch.testing.assert_close(visited_node_scores(vectors, nodes, first, 6, candidates, item_nodes), scores)
+
+
+def test_beta_at_the_target_prefixes_equals_beta_after_every_prefix(monkeypatch):
+    """A level computed at its visited nodes gives beta at the loss's positions only (prefix_logits): the same
+    rows as after every prefix, and the whole history's row apart."""
+    from hiercourse.models import hierarchical
+
+    monkeypatch.setattr(hierarchical, "SLOTS_ABOVE", 0.0)
+    model, seq = build(), toy_batch()
+    positions = toy_batch(1) % 3 > 0  # any mask
+    with torch.no_grad():
+        h = model.hidden(seq)
+        for level in range(model.n_levels):
+            every = model.level_interests(h, seq, level, every_position=True)
+            some = model.level_interests(h, seq, level, every_position=True, positions=positions)
+            torch.testing.assert_close(some["prefix_logits"], every["logits"][positions])
+            torch.testing.assert_close(some["logits"], every["logits"][:, -1:])
+            torch.testing.assert_close(some["log_beta"], every["log_beta"][:, -1:])
+            assert "prefix_logits" not in every
+
+
 def test_scores_match_the_reference_formula():
     """s(u, j) = (h_T + sum_l gate^l z^l_{c_l(j)}) . v_j + sum_l log beta^l_{c_l(j)}, item by item."""
     model = build()

@@ -125,6 +125,29 @@ def test_slice_summary_is_mean_and_standard_error_over_seeds_by_hand():
         slice_summary(runs.drop(columns=["ndcg@10 [0 (new)]"]))
 
 
+def test_compare_variants_reads_a_table_model_by_model_by_hand():
+    from hiercourse.results import compare_variants
+
+    runs = pd.DataFrame({"model": ["h", "h", "sasrec", "sasrec", "h-v", "h-v"], "seed": [0, 1, 0, 1, 0, 1],
+                         "ndcg@10": [0.50, 0.60, 0.40, 0.42, 0.53, 0.58], "epochs": [10, 12, 20, 30, 9, 9]})
+    table = compare_variants(runs, reference=lambda model: "h")
+    assert list(table.index) == ["sasrec", "h", "h-v"]  # the baseline first, then the table's order
+    assert table.loc["h", "mean"] == pytest.approx(0.55) and table.loc["sasrec", "mean"] == pytest.approx(0.41)
+    assert table.loc["h", "se"] == pytest.approx(np.std([0.5, 0.6], ddof=1) / np.sqrt(2))
+    assert table.loc["h", "ratio"] == pytest.approx(0.55 / 0.41) and table.loc["sasrec", "ratio"] == 1.0
+    # h - sasrec per seed: 0.10, 0.18 -> 0.14 ± 0.04 (outside 2 se); h-v - h: 0.03, -0.02 -> 0.005 ± 0.025 (noise)
+    assert table.loc["h", "minus baseline"] == "+0.1400 ± 0.0400"
+    assert table.loc["h-v", "minus reference"] == "+0.0050 ± 0.0250 (noise)"
+    assert table.loc["h", "minus reference"] == "" and table.loc["sasrec", "minus baseline"] == ""
+    assert table.loc["sasrec", "epochs"] == 25
+    assert "minus reference" in compare_variants(runs).columns
+    assert (compare_variants(runs)["minus reference"] == "").all()
+    with pytest.raises(DataError, match="no runs of gru4rec"):
+        compare_variants(runs, baseline="gru4rec")
+    with pytest.raises(DataError, match="no column 'hr@10'"):
+        compare_variants(runs, metric="hr@10")
+
+
 def test_learned_prior_weights_average_the_seeds_that_recorded_them():
     from hiercourse.results import learned_prior_weights
 

@@ -31,7 +31,9 @@ would be big (a deep tree over a large catalogue, chapter 13) the items are grou
 The prior is gathered per item and level (no ``[n_items, n_nodes]`` one-hot is stored). A level with
 more nodes than the model's window (``max_len``) is computed at the nodes the history visited (``node_slots``):
 at most L per user, so its pooling, gates and history shares are ``[B, L, L]`` and ``[B, L, d]`` work instead
-of ``[B, L, C]`` and ``[B, C, d]`` (beta after every prefix stays ``[B, L, C]``).
+of ``[B, L, C]`` and ``[B, C, d]``; its interest term multiplies only the (user, item) pairs whose item sits in a
+node the user visited (``visited_node_scores``), and in training its beta is computed after the prefixes with a
+next item only (``[N, C]``, N the window's targets; a softmax over all C nodes there, as the node loss needs).
 
 Taught in chapter 08.
 """
@@ -63,6 +65,10 @@ GROUPED_ABOVE = 2**16
 # leaves the dense per-node tensors made a training step 3x SASRec's. Smaller levels keep the one-hot form.
 SLOTS_ABOVE = 1.0
 
+# visited_node_scores multiplies its (row, item) pairs this many at a time: scoring a whole catalogue (no gradient)
+# holds [PAIR_CHUNK, d] gathered vectors at most, not [pairs, d]
+PAIR_CHUNK = 2**16
+
 
 def grouped_node_scores(node_vectors: torch.Tensor, candidates: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
     """``[B, K]``: ``node_vectors[b, c(k) - 1] . candidates[k]`` (0 where ``item_nodes[k] == 0``).
@@ -87,6 +93,29 @@ def grouped_node_scores(node_vectors: torch.Tensor, candidates: torch.Tensor, it
     out = candidates.new_zeros((node_vectors.shape[0], len(item_nodes)))
     out[:, order] = per_node[node, :, position].T
     return out
+
+
+def visited_node_scores(slot_vectors: torch.Tensor, nodes: torch.Tensor, first: torch.Tensor, n_nodes: int,
+                        candidates: torch.Tensor, item_nodes: torch.Tensor) -> torch.Tensor:
+    """``[B, K]``: ``slot_vectors[b, s] . candidates[k]``, s the slot of item k's node in row b's history (0 where
+    row b never visited that node or the item has none).
+
+    ``slot_vectors [B, L, d]`` (a visited node's vector at its slot), ``nodes [B, L]`` and ``first [B, L]`` as
+    ``node_slots`` gives them, ``candidates [K, d]``, ``item_nodes [K]`` (1..n_nodes, 0 = none). A history visits
+    at most L of a big level's nodes, so most (row, item) pairs score 0: a ``[B, n_nodes]`` table maps each
+    visited node to its slot, and only the pairs whose item sits in a visited node are multiplied (``P x d``
+    work, P the pairs), where ``grouped_node_scores`` fills and multiplies a vector for every node.
+    Taught in chapter 08."""
+    rows, slots = first.nonzero(as_tuple=True)
+    table = nodes.new_full((len(nodes), n_nodes + 1), -1)  # [B, C + 1]: each visited node's slot; column 0: none
+    table[rows, nodes[rows, slots]] = slots
+    slot_of = table[:, item_nodes]  # [B, K]
+    pair_rows, pair_items = (slot_of >= 0).nonzero(as_tuple=True)
+    pair_slots = slot_of[pair_rows, pair_items]
+    values = [(slot_vectors[pair_rows[i:i + PAIR_CHUNK], pair_slots[i:i + PAIR_CHUNK]]
+               * candidates[pair_items[i:i + PAIR_CHUNK]]).sum(-1) for i in range(0, len(pair_rows), PAIR_CHUNK)]
+    out = candidates.new_zeros((len(nodes), len(item_nodes)))
+    return out.index_put((pair_rows, pair_items), torch.cat(values)) if values else out
 
 
 def node_slots(nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -336,7 +365,8 @@ class HierarchicalInterestModel(SequenceRecommender):
             vectors = vectors + self.node_weights(level) @ emb.weight[1:]  # the mean of the item's nodes' embeddings
         return vectors
 
-    def level_interests(self, h: torch.Tensor, seq: torch.Tensor, level: int, every_position: bool = False) -> dict:
+    def level_interests(self, h: torch.Tensor, seq: torch.Tensor, level: int, every_position: bool = False,
+                        positions: torch.Tensor | None = None) -> dict:
         """Interest-level tensors of one level.
 
         Returns ``nodes [B, L]``, ``alpha_weights [B, L]`` (unnormalised ``exp(a_t)``),
@@ -345,8 +375,13 @@ class HierarchicalInterestModel(SequenceRecommender):
         and ``logits``, ``log_beta`` ``[B, Q, C]`` with Q = L (``every_position``: after every prefix, for
         training) or 1. A single-label level with more nodes than ``SLOTS_ABOVE`` x the model's ``max_len``
         is computed at its visited nodes (``node_slots``) and adds ``slot_interest [B, L, d]``, ``gate z`` at
-        each visited node's slot (0 elsewhere), what the scores read; its dense ``z``, ``mass``, ``gate`` and
+        each visited node's slot (0 elsewhere), and ``slots [B, L]``, where the slots are: what the scores read
+        (``visited_node_scores``); its dense ``z``, ``mass``, ``gate`` and
         ``share`` are built for reading the tree only (not with ``every_position``: training does not need them).
+        ``positions [B, L]`` (bool, with ``every_position``): the prefixes whose beta the loss reads (those with a
+        target); such a level computes beta there only, ``prefix_logits [N, C]`` (rows in the order of
+        ``h[positions]``), and its ``logits``, ``log_beta`` after the whole history (Q = 1): a window's padded
+        positions cost no ``[C]`` row.
         """
         n_nodes = self.n_nodes[level]
         nodes = self.item_paths[seq, level]  # [B, L]; padding -> 0 (the primary node: for display)
@@ -365,17 +400,28 @@ class HierarchicalInterestModel(SequenceRecommender):
             first = slots[1]
             z, mass = visited_pooling(h, nodes, weights, slots)
             shares = prefix_shares(nodes, every_position, slots).to(h.dtype)
-        state = h if every_position else h[:, -1:]
         node_keys = self.node_embeddings[level].weight[1:]  # [C, d]
-        logits = self.node_query[level](state) @ node_keys.T + self.node_bias[level]
-        if every_node:
-            logits = logits + self.share_weight[level] * torch.log(shares + SHARE_SMOOTHING)
-        else:  # log(share + s) is log(s) at every node the prefix never visited: that for all, the rest at the slots
-            index = (nodes - 1).clamp_min(0).unsqueeze(1).expand_as(shares)  # padding adds 0 (its share is 0)
+
+        def beta_logits(state, shares, index=None):  # [..., d] and the shares after each prefix -> [..., C]
+            logits = self.node_query[level](state) @ node_keys.T + self.node_bias[level]
+            if every_node:
+                return logits + self.share_weight[level] * torch.log(shares + SHARE_SMOOTHING)
+            # log(share + s) is log(s) at every node the prefix never visited: that for all, the rest at the slots
             smoothing = math.log(SHARE_SMOOTHING)
             visited = torch.log(shares + SHARE_SMOOTHING) - smoothing
-            logits = (logits + self.share_weight[level] * smoothing).scatter_add(
-                2, index, self.share_weight[level] * visited)
+            return (logits + self.share_weight[level] * smoothing).scatter_add(
+                -1, index, self.share_weight[level] * visited)
+
+        prefix_logits = None
+        if every_node:
+            logits = beta_logits(h if every_position else h[:, -1:], shares)
+        else:
+            index = (nodes - 1).clamp_min(0).unsqueeze(1).expand_as(shares)  # padding adds 0 (its share is 0)
+            if every_position and positions is not None:  # the prefixes with a target, and the whole history
+                prefix_logits = beta_logits(h[positions], shares[positions], index[positions])  # [N, C]
+                logits = beta_logits(h[:, -1:], shares[:, -1:], index[:, -1:])
+            else:
+                logits = beta_logits(h if every_position else h[:, -1:], shares, index)
         gate = torch.sigmoid(self.gate_state[level](h[:, -1]) + self.gate_interest[level](z).squeeze(-1))
         # a node the history never visited has no interest vector; at the slots: each visited node once
         gate = gate * (mass > 0) if every_node else gate * first
@@ -384,7 +430,9 @@ class HierarchicalInterestModel(SequenceRecommender):
         if every_node:
             out.update(z=z, mass=mass, gate=gate, share=shares[:, -1])
             return out
-        out["slot_interest"] = gate.unsqueeze(-1) * z
+        out.update(slot_interest=gate.unsqueeze(-1) * z, slots=first)
+        if prefix_logits is not None:
+            out["prefix_logits"] = prefix_logits
         if not every_position:  # the dense forms, for reading the tree (training does not need them)
             def at_nodes(values):  # slot values (0 off the slots) -> [B, C, ...]
                 where = nodes.view(*nodes.shape, *[1] * (values.dim() - 2)).expand_as(values)
@@ -403,20 +451,17 @@ class HierarchicalInterestModel(SequenceRecommender):
         Node by node first (``[B, C, d] @ V.T`` is ``[B, C, K]``, one matmul), then each item
         picks its own node's column: no ``[B, K, d]`` tensor is ever built. Where that
         ``[B, C, K]`` tensor would be big (a deep tree over a large catalogue), the items
-        are grouped by node instead (``grouped_node_scores``): ``[C, B, largest node]``.
+        are grouped by node instead (``grouped_node_scores``): ``[C, B, largest node]``. A level computed at
+        its visited nodes scores only the pairs of a user and an item in a node that user visited
+        (``visited_node_scores``).
         """
         candidates = vectors if columns is None else vectors[columns]
         total = 0.0
         for level, out in enumerate(levels):  # a handful of levels, each fully batched
-            if "slot_interest" in out:  # a big level's visited nodes, put in node order for the grouped product
-                slot, nodes = out["slot_interest"], out["nodes"]
-                rows = torch.arange(len(nodes), device=nodes.device).unsqueeze(1).expand_as(nodes)
-                by_node = slot.new_zeros((self.n_nodes[level], len(nodes), slot.shape[-1]))  # [C, B, d]
-                # padding's slot_interest is 0: it adds nothing to node 1 (no [C + 1] block to slice: its
-                # backward would fill and copy one more [C, B, d])
-                by_node.index_put_(((nodes - 1).clamp_min(0), rows), slot, accumulate=True)
+            if "slot_interest" in out:  # a big level: only the items in a node the history visited score
                 item_nodes = self.item_paths[:, level] if columns is None else self.item_paths[columns, level]
-                total = total + grouped_node_scores(by_node.transpose(0, 1), candidates, item_nodes)
+                total = total + visited_node_scores(out["slot_interest"], out["nodes"], out["slots"],
+                                                    self.n_nodes[level], candidates, item_nodes)
                 continue
             interest = out["gate"].unsqueeze(-1) * out["z"]  # [B, C, d]
             if interest.shape[0] * interest.shape[1] * len(candidates) > GROUPED_ABOVE:
@@ -480,11 +525,11 @@ class HierarchicalInterestModel(SequenceRecommender):
             scores = scores + self.interest_scores(vectors, levels, columns)
         return scores
 
-    def _encode(self, seq: torch.Tensor, every_position: bool = False):
+    def _encode(self, seq: torch.Tensor, every_position: bool = False, positions: torch.Tensor | None = None):
         """Item vectors, behaviour states and every level's interest outputs for ``seq``."""
         vectors = self.item_vectors()
         h = self.hidden(seq, vectors)
-        levels = [self.level_interests(h, seq, level, every_position) for level in range(self.n_levels)]
+        levels = [self.level_interests(h, seq, level, every_position, positions) for level in range(self.n_levels)]
         return vectors, h, levels
 
     # ------------------------------------------------------------------ the model interface
@@ -509,7 +554,9 @@ class HierarchicalInterestModel(SequenceRecommender):
         keep = targets > 0
         if not keep.any():
             raise DataError("the batch has no target (all targets are padding); check train_windows.")
-        vectors, h, levels = self._encode(inputs, every_position=True)
+        # beta after the prefixes with a target only, where a level is big (the other objectives read every prefix)
+        positions = keep if self.node_target == "next" and not self.dense_prior else None
+        vectors, h, levels = self._encode(inputs, every_position=True, positions=positions)
         last_targets, early_targets = targets[:, -1], targets[:, :-1]
         if negatives is None:
             # the padding column holds -1e9, so each softmax runs over the real items only
@@ -551,7 +598,8 @@ class HierarchicalInterestModel(SequenceRecommender):
                     loss = loss - self.aux_weight * (shares * out["log_beta"]).sum(-1)[has].mean()
                     continue
                 if not self.multi_label[level]:
-                    loss = loss + self.aux_weight * F.cross_entropy(out["logits"][has], node_targets[has] - 1)
+                    logits = out["prefix_logits"][has[keep]] if "prefix_logits" in out else out["logits"][has]
+                    loss = loss + self.aux_weight * F.cross_entropy(logits, node_targets[has] - 1)
                     continue
                 soft = self.node_weights(level)[targets[has]]  # soft target: 1/M on each of the next item's nodes
                 loss = loss - self.aux_weight * (soft * out["log_beta"][has]).sum(1).mean()

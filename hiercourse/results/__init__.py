@@ -149,6 +149,40 @@ def slice_summary(runs: pd.DataFrame, models=None, metric: str = "ndcg@10") -> p
     return frame
 
 
+def compare_variants(runs: pd.DataFrame, baseline: str = "sasrec", reference=None,
+                     metric: str = "ndcg@10") -> pd.DataFrame:
+    """A 3-seed table read model by model: one row per model (``baseline`` first, then the table's order) with
+    ``mean`` and ``se`` of ``metric`` over its seeds, ``ratio`` (mean / the baseline's mean), the seed-paired
+    difference (:func:`compare_runs`) against the baseline, ``minus baseline``, and against
+    ``reference(model)``, ``minus reference`` (the plain model a variant changes; ``reference`` a function of the
+    model's name, None: no second comparison), each as ``"+0.0123 ± 0.0045"`` with " (noise)" where it is within
+    2 standard errors ("" for a model against itself), and ``epochs`` (mean) where the table records them.
+    Taught in chapter 08."""
+    if metric not in runs.columns:
+        raise DataError(f"no column {metric!r}; the table has {', '.join(map(str, runs.columns))}")
+    models = list(pd.unique(runs["model"]))
+    if baseline not in models:
+        raise DataError(f"no runs of {baseline}; the table has {', '.join(models)}")
+
+    def versus(model: str, other: str | None) -> str:
+        if other is None or other == model:
+            return ""
+        c = compare_runs(runs, model, other, metric)
+        return f"{c['difference']:+.4f} ± {c['se']:.4f}" + (" (noise)" if c["noise"] else "")
+
+    base = runs.loc[runs["model"] == baseline, metric].mean()
+    rows = []
+    for model in [baseline] + [m for m in models if m != baseline]:
+        values = runs.loc[runs["model"] == model, metric]
+        row = {"model": model, "mean": values.mean(), "se": values.sem(), "ratio": values.mean() / base,
+               "minus baseline": versus(model, baseline),
+               "minus reference": "" if reference is None or model == baseline else versus(model, reference(model))}
+        if "epochs" in runs.columns:
+            row["epochs"] = runs.loc[runs["model"] == model, "epochs"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
 def learned_prior_weights(runs: pd.DataFrame, model: str) -> tuple[dict[str, float], int]:
     """The learned weight of each level's prior (``prior_weight/<level>`` columns, written by the benchmark for a
     model with ``learned_prior_weight``) averaged over the seeds of ``model`` (its rows, or those whose name starts
