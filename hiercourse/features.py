@@ -487,11 +487,14 @@ def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -
     column k = node k + 1 of ``level``).
 
     ``truth`` defaults to ``split.truth`` (the synthetic shop's generator). Level 0 uses
-    ``department_weights``, level 1 ``category_weights``. Taught in chapter 08.
+    ``department_weights``, level 1 ``category_weights``; the big shop (``make_big_shop``) knows its leaves'
+    weights only (the finest level). Taught in chapter 08.
     """
     truth = split.truth if truth is None else truth
     if truth is None:
         raise DataError("this dataset has no ground truth; interest recovery needs make_shop data (data.truth).")
+    if "leaf_weights" in truth:  # make_big_shop: true weights over the tree's leaves, the finest level
+        return _leaf_truth_weights(split, level, truth)
     key, names_key = {0: ("department_weights", "department_names"), 1: ("category_weights", "category_names")}.get(
         level, (None, None))
     if key is None or key not in truth:
@@ -504,10 +507,37 @@ def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -
     if missing:
         raise DataError(f"nodes {missing[:3]} of the split are not in the truth's {names_key}; "
                         "was the split built from the same make_shop data?")
-    row = pd.Series(np.arange(len(truth["user_ids"])), index=np.asarray(truth["user_ids"]).astype(np.int64))
-    users = split.idmap.decode_users(np.arange(split.n_users))
     weights = np.asarray(truth[key], dtype=float)
-    return weights[row.loc[users].to_numpy()][:, [column[p] for p in prefixes]]
+    return weights[_truth_user_rows(split, truth)][:, [column[p] for p in prefixes]]
+
+
+def _truth_user_rows(split: SequenceSplit, truth: dict) -> np.ndarray:
+    """The truth's row of every encoded user of ``split``."""
+    row = pd.Series(np.arange(len(truth["user_ids"])), index=np.asarray(truth["user_ids"]).astype(np.int64))
+    return row.loc[split.idmap.decode_users(np.arange(split.n_users))].to_numpy()
+
+
+def _leaf_truth_weights(split: SequenceSplit, level: int, truth: dict) -> np.ndarray:
+    """``truth_weights`` of ``make_big_shop`` data: its ``leaf_weights`` (users x leaves), the finest level only,
+    each of the split's nodes matched to the leaf its items share in the truth (``item_leaf``)."""
+    paths = np.asarray(split.item_paths)
+    finest = paths.shape[1] - 1
+    if level != finest:
+        raise DataError(f"the big shop's ground truth weighs the tree's leaves only: level {finest}, not {level}.")
+    known = np.asarray(truth["item_ids"]).astype(np.int64)
+    ids = np.asarray(split.idmap.item_ids).astype(np.int64)
+    order = np.argsort(known)
+    pos = order[np.searchsorted(known, ids, sorter=order).clip(max=len(known) - 1)]
+    if not np.array_equal(known[pos], ids):
+        raise DataError("the split's items are not the ground truth's items: build both from the same "
+                        "make_big_shop data")
+    leaf, nodes = np.asarray(truth["item_leaf"])[pos], paths[1:, level]
+    node_leaf = np.full(int(paths[:, level].max()), -1)
+    node_leaf[nodes - 1] = leaf
+    if (nodes < 1).any() or (node_leaf < 0).any() or not np.array_equal(node_leaf[nodes - 1], leaf):
+        raise DataError("the split's finest level is not the big shop's leaves (its items' categories differ from "
+                        "the truth's tree): use the catalogue's own tree (the items file), not a learned one.")
+    return np.asarray(truth["leaf_weights"], dtype=float)[_truth_user_rows(split, truth)][:, node_leaf]
 
 
 

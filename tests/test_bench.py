@@ -306,3 +306,37 @@ def test_the_big_shop_export_reads_back_as_an_own_log(tmp_path):
     assert len(with_tree.interactions) == len(without.interactions) > 100_000
     assert with_tree.info["level_names"] and with_tree.items["category_path"].str.count(" > ").eq(2).all()
     assert not without.info["level_names"]
+
+
+def test_the_big_shop_oracle_reads_its_leaf_weights_and_reproduces_the_committed_ceiling(tmp_path):
+    """The big shop's truth weighs its leaves (the finest level); the ceiling script reproduces its committed table."""
+    import runpy
+
+    from hiercourse.datasets.shop import make_big_shop
+    from hiercourse.features import truth_weights
+    from hiercourse.models.taxonomy import learned_taxonomy
+    from hiercourse.preprocessing import collapse_repeats, leave_one_out
+    from hiercourse.results import scale_table
+
+    data = make_big_shop("10k", n_users=150, seed=0)
+    split = leave_one_out(dataclasses.replace(data, interactions=collapse_repeats(data.interactions)))
+    weights = truth_weights(split, 2)
+    # by hand: user u's weight on node c is the truth's weight of u on the leaf of any item of c
+    truth = split.truth
+    for user in (0, 3, 50):
+        for item in split.seq[split.offsets[user]:split.offsets[user + 1]]:
+            t_user = list(truth["user_ids"]).index(int(split.idmap.decode_users([user])[0]))
+            t_item = list(truth["item_ids"]).index(int(split.idmap.item_ids[item - 1]))
+            node = int(split.item_paths[item, 2])
+            assert weights[user, node - 1] == truth["leaf_weights"][t_user, truth["item_leaf"][t_item]]
+    with pytest.raises(DataError, match="leaves only"):
+        truth_weights(split, 1)
+    with pytest.raises(DataError, match="not the big shop's leaves"):
+        truth_weights(learned_taxonomy(split, levels=(4, 40)), 1)
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    runpy.run_path(str(scripts / "export_big_shop.py"))["main"](["--size", "10k", "--out-dir", str(tmp_path)])
+    ceiling = runpy.run_path(str(scripts / "shop_ceiling.py"))["ceiling"]
+    metrics, _, oracle = ceiling(str(tmp_path / "interactions.csv"), str(tmp_path / "items.csv"))
+    committed, text = scale_table("ceiling_bigshop10k")
+    assert round(metrics["ndcg@10"], 4) == committed.loc[0, "NDCG@10"] and f"{oracle.p_same:.3f}" in text
+    assert round(metrics["mrr"], 4) == committed.loc[0, "MRR"]

@@ -177,11 +177,11 @@ class ShopOracle(_Counting):
     """The synthetic shop's own generator used as a recommender: a ceiling to read the models against.
 
     It knows what no model can: each user's true category weights ``w_u`` (with the
-    generator's ``noise`` share of random sessions mixed in) and each item's true
-    popularity inside its category. Sessions stay in one category, so the next item is
-    either in the last item's category (the session goes on, probability ``p_same``,
-    measured on the training sequences) or starts a session in a category drawn from
-    ``w_u``:
+    generator's ``noise`` share of random sessions mixed in; on the big shop, ``make_big_shop``,
+    its leaves are the categories) and each item's true popularity inside its category.
+    Sessions stay in one category, so the next item is either in the last item's category
+    (the session goes on, probability ``p_same``, measured on the training sequences) or
+    starts a session in a category drawn from ``w_u``:
 
     ``score(j) = (p_same * 1[c(j) = c(last)] + (1 - p_same) * w_u(c(j))) * pop(j | c(j))``
 
@@ -205,7 +205,7 @@ class ShopOracle(_Counting):
     def fit(self, split) -> ShopOracle:
         """Align the truth to the split's codes; measure how often a session stays in its category."""
         paths = np.asarray(split.item_paths)
-        weights = truth_weights(split, paths.shape[1] - 1, self.truth)  # finest level: categories
+        weights = truth_weights(split, paths.shape[1] - 1, self.truth)  # finest level: categories (big shop: leaves)
         noise = float(self.truth["params"].get("noise", 0.0))
         self.weights = torch.as_tensor((1 - noise) * weights + noise / weights.shape[1], dtype=torch.float32)
         known, ids = np.asarray(self.truth["item_ids"]), np.asarray(split.idmap.item_ids)
