@@ -377,7 +377,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         and ``logits``, ``log_beta`` ``[B, Q, C]`` with Q = L (``every_position``: after every prefix, for
         training) or 1. A single-label level with more nodes than ``SLOTS_ABOVE`` x the model's ``max_len``
         is computed at its visited nodes (``node_slots``) and adds ``slot_interest [B, L, d]``, ``gate z`` at
-        each visited node's slot (0 elsewhere), and ``slots [B, L]``, where the slots are: what the scores read
+        each visited node's slot (0 elsewhere), and ``slots [B, L]`` (True at the slots), both read by the scores
         (``visited_node_scores``); its dense ``z``, ``mass``, ``gate`` and
         ``share`` are built for reading the tree only (not with ``every_position``: training does not need them).
         ``positions [B, L]`` (bool, with ``every_position``): the prefixes whose beta the loss reads (those with a
