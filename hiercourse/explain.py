@@ -70,7 +70,7 @@ def score_parts(model, history: torch.Tensor, items: torch.Tensor) -> dict[str, 
     ``history [B, L]`` (left-padded item codes), ``items [B, K]`` (codes 1..n_items). Returns
     ``state [B, K]`` (``h_T . v_j``), ``interest [B, K, n_levels]`` (``gate^l z^l . v_j`` of the
     item's node at each level; 0 where the history never visited it or ``use_interest`` is off),
-    ``prior [B, K, n_levels]`` (``log beta^l`` of the item's node times ``model.prior_weight(l)``: 0 with
+    ``prior [B, K, n_levels]`` (``log beta^l`` of the item's node times ``model.prior_weight(l, item)``: 0 with
     ``use_prior`` off),
     ``total [B, K]`` (their sum) and ``score [B, K]`` (``model.scores``, computed separately: the
     sum must equal it). Scored in eval mode, without gradients. Taught in chapter 11.
@@ -97,7 +97,7 @@ def score_parts(model, history: torch.Tensor, items: torch.Tensor) -> dict[str, 
             gate = out["gate"].gather(1, index)
             z = out["z"][rows, index]  # [B, K, d]
             interest.append(gate * (z * v).sum(-1) * has * float(model.use_interest))
-            prior.append(out["log_beta"][:, -1].gather(1, index) * has * model.prior_weight(level))
+            prior.append(out["log_beta"][:, -1].gather(1, index) * has * model.prior_weight(level, items))
         score = model.scores(history).gather(1, items)
     interest_t, prior_t = torch.stack(interest, -1), torch.stack(prior, -1)
     return {"state": state, "interest": interest_t, "prior": prior_t,

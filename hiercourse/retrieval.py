@@ -113,6 +113,9 @@ def user_state(model, history: torch.Tensor) -> dict:
     ``node_vectors``: one ``[C_l, d]`` per level (the node embeddings ``g^l``).
     Taught in chapter 13.
     """
+    if getattr(model, "prior_evidence", 0.0):
+        raise DataError("this model weighs each item's prior by the item's own training count (prior_evidence), "
+                        "so a node's score is not one number: score the items exhaustively (model.scores).")
     if any(getattr(model, "multi_label", ())):
         raise DataError("coarse-to-fine retrieval descends one path per item; this model has a multi-label level "
                         "(an item in several nodes): build it with multi_label=False.")

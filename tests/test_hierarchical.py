@@ -691,3 +691,34 @@ def test_learned_prior_weight_scales_each_levels_log_beta_and_trains(tmp_path):
 
     again = load(save(weighted, tmp_path / "weighted.pt")).eval()
     assert again.learned_prior_weight and torch.equal(again.prior_weights, weighted.prior_weights)
+
+
+def test_the_evidence_prior_weighs_each_items_prior_by_its_training_count():
+    """prior_evidence k: item j's prior weight is lambda_l + (1 - lambda_l) k / (n_j + k), a new item's is 1."""
+    from hiercourse.explain import score_parts
+    from hiercourse.retrieval import user_state
+
+    counts = np.arange(N_ITEMS + 1) % 4  # items trained on 0 to 3 times
+    model = build(learned_prior_weight=True, prior_evidence=2.0, item_counts=counts)
+    with torch.no_grad():
+        model.prior_weights.copy_(torch.tensor([0.2, -0.5]))
+    seq, paths = toy_batch(), toy_paths()
+    with torch.no_grad():
+        log_betas = [torch.log(out["beta"]) for out in model.interests(seq)]
+        prior = model.prior_scores(log_betas)
+        items = torch.tensor([1, 4, 8, 30])
+        rowwise = model.prior_scores(log_betas, items, rowwise=True)  # row b scores items[b]
+    for b in range(len(seq)):
+        for j in range(1, N_ITEMS + 1):
+            expected = sum((lam + (1 - lam) * 2.0 / (counts[j] + 2.0)) * log_betas[l][b, paths[j, l] - 1]
+                           for l, lam in enumerate((0.2, -0.5)))
+            assert torch.isclose(prior[b, j], torch.as_tensor(expected), atol=1e-5), (b, j)
+    assert torch.allclose(rowwise, prior[torch.arange(4), items], atol=1e-6)  # one item per row: the same terms
+    new = int(np.flatnonzero(counts[1:] == 0)[0]) + 1  # a never-trained item keeps the full prior at every level
+    assert torch.isclose(prior[0, new], sum(lb[0, paths[new, l] - 1] for l, lb in enumerate(log_betas)), atol=1e-5)
+    parts = score_parts(model, seq, torch.arange(1, N_ITEMS + 1).expand(len(seq), -1))
+    assert torch.allclose(parts["total"], parts["score"], atol=1e-4)  # the explanation still adds up
+    with pytest.raises(DataError, match="score the items exhaustively"):
+        user_state(model, seq)
+    with pytest.raises(DataError, match="learned_prior_weight"):
+        build(prior_evidence=1.0, item_counts=counts)

@@ -190,6 +190,8 @@ EXPECTED: dict[str, dict[str, object]] = {
             "shop, 30 % of the test items made new | hier-sasrec-denseprior": {"ratio": (1.1, 1.13)},  # 1.116
             # the learned weight on the big shop's own tree: "about 4 % ahead", far outside the noise
             "big shop (10,000 items) | hier-sasrec-learnedpriorweight": {"ratio": (1.03, 1.05)},  # 1.038
+            # the prior by evidence: "a small cost overall (0.7663 against 0.7712)"
+            "big shop (10,000 items) | hier-sasrec-learnedpriorweight-priorevidence": {"ndcg@10": (0.766, 0.7665)},
         },
         # the generator's own ranking on the same users (benchmark_shop's oracle row; scale/ceiling_bigshop10k.md):
         # the prose's "about 3 % above SASRec" (0.6627) on the small shop and "about 11 %" (0.7431) on the big one

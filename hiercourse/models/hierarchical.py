@@ -207,6 +207,9 @@ class HierarchicalInterestModel(SequenceRecommender):
     score adds ``lambda_l log beta^l`` with one learned weight per level (1 at the start) instead of
     ``log beta^l``: the node loss still trains beta to predict the next node, the ranking decides how far
     to trust it (a learned or noisy tree can mislead; ``prior_weight(level)`` reads the weight).
+    ``prior_evidence`` k > 0 (with ``learned_prior_weight`` and ``item_counts``) gives item j the weight
+    ``lambda_l + (1 - lambda_l) k / (n_j + k)``: an item never trained on keeps the full prior (its path is all the
+    model knows of it), a well-known one the learned weight (single-label levels only).
     Taught in chapter 08.
     """
 
@@ -226,6 +229,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         item_shrinkage: float = 0.0,
         item_counts=None,
         learned_prior_weight: bool = False,
+        prior_evidence: float = 0.0,
         level_names: Sequence[str] | None = None,
         node_names: Sequence[Sequence[str]] | None = None,
         item_labels: Sequence | None = None,
@@ -294,6 +298,18 @@ class HierarchicalInterestModel(SequenceRecommender):
             counts = torch.as_tensor(np.asarray(item_counts), dtype=torch.float)
             # n / (n + k): an item never trained on is its path alone, a frequent one mostly its own vector
             self.register_buffer("item_scale", counts / (counts + self.item_shrinkage), persistent=False)
+        self.prior_evidence = float(prior_evidence)
+        if self.prior_evidence:
+            if not learned_prior_weight or item_counts is None or len(item_counts) != n_items + 1:
+                raise DataError("prior_evidence needs learned_prior_weight=True and item_counts [n_items + 1], the "
+                                "training interactions per item (split.item_counts(); from_split passes them).")
+            if any(self.multi_label):
+                raise DataError("prior_evidence weighs each item's prior by its own evidence: single-label levels "
+                                "only (build the model with multi_label=False).")
+            counts = torch.as_tensor(np.asarray(item_counts), dtype=torch.float)
+            # k / (n + k): the share of the full prior an item keeps beyond the learned weight (1 for a new item)
+            self.register_buffer("prior_trust", self.prior_evidence / (counts + self.prior_evidence),
+                                 persistent=False)
         self.node_embeddings = nn.ModuleList(nn.Embedding(c + 1, dim, padding_idx=0) for c in self.n_nodes)
         for emb in self.node_embeddings:
             nn.init.normal_(emb.weight, std=0.05)
@@ -311,8 +327,9 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.config = dict(n_items=n_items, item_paths=paths.tolist(), encoder=encoder, dim=dim, max_len=max_len,
                            dropout=dropout, aux_weight=aux_weight, use_interest=use_interest, use_prior=use_prior,
                            dense_prior=dense_prior, node_target=node_target, item_shrinkage=item_shrinkage,
-                           item_counts=None if not item_shrinkage else np.asarray(item_counts).tolist(),
-                           learned_prior_weight=self.learned_prior_weight,
+                           item_counts=None if not (item_shrinkage or prior_evidence)
+                           else np.asarray(item_counts).tolist(),
+                           learned_prior_weight=self.learned_prior_weight, prior_evidence=self.prior_evidence,
                            level_names=self.level_names, node_names=self.node_names,
                            item_labels=[None if labels is None else np.asarray(labels).tolist() for labels in extra],
                            **encoder_kwargs)
@@ -326,7 +343,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         if multi_label and not taxonomy.multi_label:
             raise DataError(f"multi_label=True, but no level of {split.info.get('name', 'this split')}'s hierarchy "
                             "puts an item in several nodes (its items' categories name one node each).")
-        if kwargs.get("item_shrinkage") and kwargs.get("item_counts") is None:
+        if (kwargs.get("item_shrinkage") or kwargs.get("prior_evidence")) and kwargs.get("item_counts") is None:
             kwargs["item_counts"] = split.item_counts()
         return cls(split.n_items, np.asarray(split.item_paths), dim=dim, max_len=max_len,
                    level_names=list(split.level_names), node_names=[list(n) for n in split.node_names],
@@ -484,12 +501,18 @@ class HierarchicalInterestModel(SequenceRecommender):
             total = total + node_scores.gather(1, index).squeeze(1) * (item_nodes > 0)
         return total
 
-    def prior_weight(self, level: int):
+    def prior_weight(self, level: int, items: torch.Tensor | None = None):
         """The weight of level ``level``'s ``log beta`` in the score: 1, 0 with ``use_prior`` off, or the
-        learned ``lambda_l`` (``learned_prior_weight``; a 0-d tensor that trains)."""
+        learned ``lambda_l`` (``learned_prior_weight``; a 0-d tensor that trains). With ``prior_evidence`` and
+        ``items`` (item codes, any shape): each item's own weight, ``lambda_l + (1 - lambda_l) k / (n_j + k)``."""
         if not self.use_prior:
             return 0.0
-        return self.prior_weights[level] if self.learned_prior_weight else 1.0
+        if not self.learned_prior_weight:
+            return 1.0
+        weight = self.prior_weights[level]
+        if self.prior_evidence and items is not None:
+            return weight + (1 - weight) * self.prior_trust[items]
+        return weight
 
     def prior_scores(self, log_betas: list[torch.Tensor], columns: torch.Tensor | None = None,
                      rowwise: bool = False) -> torch.Tensor:
@@ -497,11 +520,20 @@ class HierarchicalInterestModel(SequenceRecommender):
         item gathers its node's term at every level (items with no node at a level get 0 there; the
         padding item gets -1e9: never a candidate). ``log_betas``: one ``[..., C_l]`` tensor per level.
         ``rowwise``: ``log_betas`` are ``[N, C_l]``, ``columns [N]`` one item per row: ``[N]``.
-        Each level's term is weighted by ``prior_weight(level)``."""
+        Each level's term is weighted by ``prior_weight(level)`` (per item with ``prior_evidence``)."""
         paths = self.item_paths if columns is None else self.item_paths[columns]
 
         total = 0.0
+        items = None
+        if self.prior_evidence and self.use_prior:  # each item's own weight on its prior
+            items = columns if columns is not None else torch.arange(len(paths), device=paths.device)
         for level, lb in enumerate(log_betas):  # column 0 of the padded block = "no node": 0
+            if not self.multi_label[level] and items is not None:
+                padded = F.pad(lb, (1, 0))
+                node_term = (padded.gather(1, paths[:, level:level + 1])[:, 0] if rowwise
+                             else padded[..., paths[:, level]])
+                total = total + node_term * self.prior_weight(level, items)
+                continue
             if not self.multi_label[level]:
                 padded = F.pad(lb * self.prior_weight(level), (1, 0))
                 total = total + (padded.gather(1, paths[:, level:level + 1])[:, 0] if rowwise

@@ -75,5 +75,8 @@ register("hier-sasrec-denseprior", HierarchicalInterestModel, encoder="sasrec", 
 register("hier-sasrec-itemshrinkage", HierarchicalInterestModel, encoder="sasrec", item_shrinkage=1.0)
 # lambda_l log beta^l with a learned weight per level: the ranking decides how far to trust the tree (issue 10)
 register("hier-sasrec-learnedpriorweight", HierarchicalInterestModel, encoder="sasrec", learned_prior_weight=True)
+# ... and an item's prior weighted by its evidence, lambda + (1 - lambda) / (n + 1): a new item keeps the full prior
+register("hier-sasrec-learnedpriorweight-priorevidence", HierarchicalInterestModel, encoder="sasrec",
+         learned_prior_weight=True, prior_evidence=1.0)
 register("text-sasrec", TextSASRec)  # item vectors = id embedding + projected title vector (chapter 12)
 register("oracle", ShopOracle)  # a ceiling, not a recommender: needs the synthetic shop's ground truth
