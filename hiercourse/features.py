@@ -517,6 +517,19 @@ def _truth_user_rows(split: SequenceSplit, truth: dict) -> np.ndarray:
     return row.loc[split.idmap.decode_users(np.arange(split.n_users))].to_numpy()
 
 
+def truth_item_rows(split: SequenceSplit, truth: dict) -> np.ndarray:
+    """The truth's row (in ``item_ids``) of every item of ``split``, in the split's code order (code j at j - 1).
+    Taught in chapter 09 (the shop's oracle)."""
+    known = np.asarray(truth["item_ids"]).astype(np.int64)
+    ids = np.asarray(split.idmap.item_ids).astype(np.int64)
+    order = np.argsort(known, kind="stable")
+    pos = order[np.searchsorted(known, ids, sorter=order).clip(max=len(known) - 1)]
+    if not np.array_equal(known[pos], ids):
+        raise DataError("the split's items are not the ground truth's items: build both from the same make_shop "
+                        "(or make_big_shop) data")
+    return pos
+
+
 def _leaf_truth_weights(split: SequenceSplit, level: int, truth: dict) -> np.ndarray:
     """``truth_weights`` of ``make_big_shop`` data: its ``leaf_weights`` (users x leaves), the finest level only,
     each of the split's nodes matched to the leaf its items share in the truth (``item_leaf``)."""
@@ -524,14 +537,7 @@ def _leaf_truth_weights(split: SequenceSplit, level: int, truth: dict) -> np.nda
     finest = paths.shape[1] - 1
     if level != finest:
         raise DataError(f"the big shop's ground truth weighs the tree's leaves only: level {finest}, not {level}.")
-    known = np.asarray(truth["item_ids"]).astype(np.int64)
-    ids = np.asarray(split.idmap.item_ids).astype(np.int64)
-    order = np.argsort(known)
-    pos = order[np.searchsorted(known, ids, sorter=order).clip(max=len(known) - 1)]
-    if not np.array_equal(known[pos], ids):
-        raise DataError("the split's items are not the ground truth's items: build both from the same "
-                        "make_big_shop data")
-    leaf, nodes = np.asarray(truth["item_leaf"])[pos], paths[1:, level]
+    leaf, nodes = np.asarray(truth["item_leaf"])[truth_item_rows(split, truth)], paths[1:, level]
     node_leaf = np.full(int(paths[:, level].max()), -1)
     node_leaf[nodes - 1] = leaf
     if (nodes < 1).any() or (node_leaf < 0).any() or not np.array_equal(node_leaf[nodes - 1], leaf):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hiercourse.errors import DataError
-from hiercourse.features import train_matrix, truth_weights
+from hiercourse.features import train_matrix, truth_item_rows, truth_weights
 
 from .sequence import Negatives
 
@@ -208,12 +208,7 @@ class ShopOracle(_Counting):
         weights = truth_weights(split, paths.shape[1] - 1, self.truth)  # finest level: categories (big shop: leaves)
         noise = float(self.truth["params"].get("noise", 0.0))
         self.weights = torch.as_tensor((1 - noise) * weights + noise / weights.shape[1], dtype=torch.float32)
-        known, ids = np.asarray(self.truth["item_ids"]), np.asarray(split.idmap.item_ids)
-        pos = np.searchsorted(known, ids).clip(max=len(known) - 1)
-        if not np.array_equal(known[pos], ids):
-            raise DataError(
-                "the split's items are not the ground truth's items: build both from the same make_shop data"
-            )
+        pos = truth_item_rows(split, self.truth)
         self.popularity = torch.as_tensor(np.r_[0.0, self.truth["item_popularity"][pos]], dtype=torch.float32)
         self.category = torch.as_tensor(paths[:, -1])
         # how often the next training item stays in the category of the one before (same session)
