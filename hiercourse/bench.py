@@ -45,7 +45,7 @@ from hiercourse.models import MODELS, build_model
 
 __all__ = [
     "MODEL_NAMES", "BASELINES", "CSV_COLUMNS", "BenchConfig", "load_split", "training_recipe", "run_one", "run",
-    "summarise_runs", "markdown_table", "slice_markdown", "parser", "config_from_args", "main",
+    "summarise_runs", "markdown_table", "slice_markdown", "interest_markdown", "parser", "config_from_args", "main",
 ]
 
 # the models of the course's benchmark table, by their registry names (hiercourse.models.MODELS
@@ -60,6 +60,9 @@ CSV_COLUMNS = [
     "model", "seed", "ndcg@10", "hr@10", "mrr", "sampled_ndcg@10", "sampled_hr@10", "sampled_mrr",
     "seconds_per_epoch", "epochs", "parameters", "train_seconds",
 ]
+# the interest tree against the truth, per level, for a hierarchical model on the synthetic shop
+INTEREST_MEASURES = ("spearman_beta", "spearman_beta_visited", "spearman_naive", "spearman_tiefree_ceiling",
+                     "next_node_acc_beta", "next_node_acc_naive")
 # shown in the markdown table: (column, header, format)
 TABLE_COLUMNS = [
     ("ndcg@10", "NDCG@10", "{:.4f}"), ("hr@10", "HR@10", "{:.4f}"), ("mrr", "MRR", "{:.4f}"),
@@ -277,6 +280,7 @@ def run_one(name: str, split, config: BenchConfig, seed: int, new_items=None) ->
     if getattr(model, "learned_prior_weight", False):  # how far training came to trust each level's prior
         row |= {f"prior_weight/{level_name}": float(model.prior_weight(level).detach())
                 for level, level_name in enumerate(model.level_names)}
+    row |= _interest_columns(model, split, config)
     return {key: row[key] for key in CSV_COLUMNS} | {k: v for k, v in row.items() if k not in CSV_COLUMNS}
 
 
@@ -288,6 +292,40 @@ def _slice_columns(model, split, config: BenchConfig) -> dict:
     table = metrics_by_group(result, split, config.by)
     return {key: value for label, row in table.iterrows()
             for key, value in ((f"ndcg@10 [{label}]", row["ndcg@10"]), (f"users [{label}]", int(row["n_users"])))}
+
+
+def _interest_columns(model, split, config: BenchConfig) -> dict:
+    """A hierarchical model on data with a ground truth of every level (the synthetic shop): its interest tree
+    against the truth (``interests.interest_recovery``), ``<measure>/<level name>`` columns; {} otherwise."""
+    from hiercourse.interests import interest_recovery
+    from hiercourse.models.hierarchical import HierarchicalInterestModel
+
+    if not isinstance(model, HierarchicalInterestModel) or split.truth is None:
+        return {}
+    try:
+        table = interest_recovery(model, split, stage="test", max_len=config.max_len)
+    except DataError:  # a truth of some levels only (the big shop's leaves), or of another tree (a learned one)
+        return {}
+    return {f"{measure}/{row['level_name']}": float(row[measure]) for _, row in table.iterrows()
+            for measure in INTEREST_MEASURES}
+
+
+def interest_markdown(runs: pd.DataFrame) -> str:
+    """The interest tree against the truth (``_interest_columns``): one line per model and level, each measure's
+    mean ± std over seeds; "" when ``runs`` has none. Taught in chapter 08."""
+    levels = list(dict.fromkeys(c.split("/", 1)[1] for c in runs.columns if c.startswith(INTEREST_MEASURES[0] + "/")))
+    if not levels:
+        return ""
+    lines = ["| model | level | seeds | " + " | ".join(INTEREST_MEASURES) + " |",
+             "|---|---|---:|" + "---:|" * len(INTEREST_MEASURES)]
+    for model, group in runs.groupby("model", sort=False):
+        for level in levels:
+            values = [group[f"{measure}/{level}"] for measure in INTEREST_MEASURES]
+            if values[0].isna().all():
+                continue
+            cells = [f"{v.mean():.4f}" + (f" ± {v.std(ddof=0):.4f}" if len(v) > 1 else "") for v in values]
+            lines.append(f"| {model} | {level} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _new_item_columns(model, split, config: BenchConfig, new_items) -> dict:
@@ -438,6 +476,9 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
     if config.by or config.new_items:
         what = " and ".join(filter(None, [config.by, "the new-item protocol" if config.new_items else None]))
         table += f"\n## Test NDCG@10 by {what}\n\n" + slice_markdown(runs) + "\n"
+    if interest_markdown(runs):
+        table += ("\n## The interest tree against the truth (hiercourse.interests.interest_recovery, test "
+                  "histories)\n\n" + interest_markdown(runs) + "\n")
     if out is not None:
         out.with_suffix(".md").write_text(table)
     print(table)

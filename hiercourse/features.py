@@ -474,12 +474,18 @@ def node_prefixes(split: SequenceSplit, level: int) -> list[str]:
     Taught in chapter 08.
     """
     paths = np.asarray(split.item_paths)[:, level]
-    items = split.items.sort_values("idx")
-    prefixes = items["category_path"].astype(str).str.split(PATH_SEP, regex=False).str[: level + 1].str.join(PATH_SEP)
+    nodes, prefixes = _item_prefixes(split, level)
     names = ["<pad>"] * (int(paths.max()) + 1)
-    for node, prefix in zip(paths[items["idx"].to_numpy()], prefixes):  # one pass over the items
+    for node, prefix in zip(nodes, prefixes):  # one pass over the items
         names[node] = prefix if node else "<pad>"
     return names
+
+
+def _item_prefixes(split: SequenceSplit, level: int) -> tuple[np.ndarray, pd.Series]:
+    """Every item's node of ``level`` and its category path cut to ``level + 1`` parts, in item-code order."""
+    items = split.items.sort_values("idx")
+    prefixes = items["category_path"].astype(str).str.split(PATH_SEP, regex=False).str[: level + 1].str.join(PATH_SEP)
+    return np.asarray(split.item_paths)[items["idx"].to_numpy(), level], prefixes
 
 
 def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -> np.ndarray:
@@ -502,6 +508,10 @@ def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -
             f"the ground truth has no weights for level {level}; it knows departments (0) and categories (1)."
         )
     column = {name: k for k, name in enumerate(truth[names_key])}
+    nodes, item_prefix = _item_prefixes(split, level)
+    if pd.Series(item_prefix.to_numpy()).groupby(nodes).nunique().max() > 1:
+        raise DataError(f"the nodes of level {level} mix the truth's nodes (a learned tree?): the truth weighs the "
+                        "catalogue's own tree; compare a model of that tree (the split's given taxonomy).")
     prefixes = node_prefixes(split, level)[1:]
     missing = [p for p in prefixes if p not in column]
     if missing:

@@ -5,6 +5,11 @@ known (``truth["department_weights"]``, ``truth["category_weights"]``). A model'
 ``beta`` per level is compared with them, user by user, and so is the naive
 estimate (the share of each node in the same history window the model reads).
 
+The truth gives most nodes weight 0 (a user likes a few categories), and the counts give 0 to every node the
+window never visited: both tie the same nodes. A softmax never ties, and Spearman charges it for ordering nodes
+the truth ties, however well it orders the rest: ``tiefree_ceiling`` is the most any estimate without ties can
+reach, and beta is also read with its unvisited nodes tied, as the counts are (``spearman_beta_visited``).
+
 Taught in chapter 08.
 """
 from __future__ import annotations
@@ -37,6 +42,20 @@ def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, (ra * rb).sum(1) / np.where(denom > 0, denom, 1), np.nan)
 
 
+def tiefree_ceiling(truth: np.ndarray) -> np.ndarray:
+    """Per user, the highest Spearman correlation with ``truth`` an estimate that gives every node a different value
+    can reach (a softmax's beta is such an estimate): that of the truth itself with its ties broken.
+
+    ``truth`` is [n_users, n_nodes]; returns [n_users]. How the ties are broken does not matter: the truth's rank is
+    the same across a tie, so only the sum of the estimate's ranks there counts, and that sum is fixed once the tie
+    keeps its place in the order; keeping that order is the best (rearrangement inequality). Taught in chapter 08.
+    """
+    from scipy.stats import rankdata
+
+    truth = np.asarray(truth, dtype=float)
+    return rowwise_spearman(rankdata(truth, method="ordinal", axis=1), truth)
+
+
 def history_shares(history: torch.Tensor, item_paths, level: int) -> np.ndarray:
     """The naive estimate: each node's share of the (non-pad) items in ``history``.
 
@@ -60,8 +79,9 @@ def interest_recovery(model, split, truth: dict | None = None, stage: str = "tes
 
     ``model`` is a ``HierarchicalInterestModel``, ``truth`` the shop's ground truth
     (default ``split.truth``). Returns one row per level: ``level``, ``level_name``,
-    ``n_nodes``, ``spearman_beta``, ``spearman_naive``, ``next_node_acc_beta``,
-    ``next_node_acc_naive``.
+    ``n_nodes``, ``spearman_beta``, ``spearman_beta_visited`` (beta with the nodes the window never visited
+    tied at 0, as the counts tie them), ``spearman_naive``, ``spearman_tiefree_ceiling`` (``tiefree_ceiling``:
+    what beta's own ``spearman_beta`` can reach at most), ``next_node_acc_beta``, ``next_node_acc_naive``.
 
     Taught in chapter 08.
     """
@@ -83,7 +103,9 @@ def interest_recovery(model, split, truth: dict | None = None, stage: str = "tes
             "level_name": split.level_names[level],
             "n_nodes": beta.shape[1],
             "spearman_beta": float(np.nanmean(rowwise_spearman(beta, truth_w))),
+            "spearman_beta_visited": float(np.nanmean(rowwise_spearman(np.where(naive > 0, beta, 0.0), truth_w))),
             "spearman_naive": float(np.nanmean(rowwise_spearman(naive, truth_w))),
+            "spearman_tiefree_ceiling": float(np.nanmean(tiefree_ceiling(truth_w))),
             "next_node_acc_beta": float(np.mean(beta.argmax(1) + 1 == nodes)),
             "next_node_acc_naive": float(np.mean(naive.argmax(1) + 1 == nodes)),
         })

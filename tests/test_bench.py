@@ -259,6 +259,33 @@ def test_the_new_item_protocol_scores_the_users_of_the_items_made_new(tmp_path):
     assert "new-item protocol" in table and "NDCG@10 [new items] (" in table
 
 
+def test_a_hierarchical_model_on_the_shop_reports_its_interest_tree_against_the_truth(tmp_path):
+    """On data with a ground truth of every level, each hierarchical run carries interest_recovery's measures per
+    level (the same numbers as calling it), the markdown a table of them; other models and learned trees none."""
+    from hiercourse.bench import INTEREST_MEASURES, interest_markdown
+    from hiercourse.interests import interest_recovery
+    from hiercourse.models.taxonomy import learned_taxonomy
+
+    split = load_split(BenchConfig(dataset="shop", fast=True))
+    config = BenchConfig(dataset="shop", fast=True, epochs=1, time_budget=None, progress=False)
+    row = run_one("hier-sasrec", split, config, seed=0)
+    torch.manual_seed(0)
+    expected = interest_recovery(build_model("hier-sasrec", split, dim=config.dim, max_len=config.max_len), split,
+                                 max_len=config.max_len)
+    assert {f"{m}/{name}" for m in INTEREST_MEASURES for name in split.level_names} <= set(row)
+    # the truth's side does not depend on the model: the counts and the ceiling are the table's
+    for _, level in expected.iterrows():
+        for measure in ("spearman_naive", "spearman_tiefree_ceiling", "next_node_acc_naive"):
+            assert row[f"{measure}/{level['level_name']}"] == pytest.approx(level[measure])
+    assert not any("/" in key and key.split("/")[0] in INTEREST_MEASURES
+                   for key in run_one("sasrec", split, config, seed=0))
+    learned = run_one("hier-sasrec", learned_taxonomy(split, levels=(2, 4)), config, seed=0)  # nodes the truth lacks
+    assert not any(key.startswith("spearman_beta/") for key in learned)
+    table = interest_markdown(pd.DataFrame([row, {**row, "seed": 1}]))
+    assert table.count("| hier-sasrec | department | 2 |") == 1 and "spearman_beta_visited" in table
+    assert interest_markdown(pd.DataFrame([{"model": "sasrec", "seed": 0, "ndcg@10": 0.1}])) == ""
+
+
 def test_the_step_cost_script_times_each_model_and_writes_its_table(tmp_path):
     """scripts/bench_step_cost.py: every model trains the same batches in turns; the table gives each one's CPU ms
     per step and its multiple of the first model's."""

@@ -335,6 +335,23 @@ def test_rowwise_spearman_equals_scipy_row_by_row():
     assert np.allclose(rho[~np.isnan(rho)], expected[~np.isnan(expected)], atol=1e-12)
 
 
+def test_the_tiefree_ceiling_is_the_best_any_estimate_without_ties_reaches():
+    """By hand: truth (0.6, 0.4, 0, 0): its ranks 4, 3, 1.5, 1.5; an estimate without ties ranks 4, 3, then 2, 1 in
+    some order. Centred: (1.5, 0.5, -1, -1) and (1.5, 0.5, -0.5, -1.5): covariance 4.5, norms sqrt(4.5) and sqrt(5),
+    so rho = 4.5 / sqrt(22.5) = 0.9487, whichever zero comes first; every other order of four values does worse."""
+    from itertools import permutations
+
+    from hiercourse.interests import tiefree_ceiling
+
+    truth = np.array([[0.6, 0.4, 0.0, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    ceiling = tiefree_ceiling(truth)
+    assert ceiling[0] == pytest.approx(4.5 / np.sqrt(22.5)) and ceiling[1] == pytest.approx(1.0)
+    others = [rowwise_spearman(np.array([order], dtype=float), truth[:1])[0] for order in permutations(range(4))]
+    assert max(others) == pytest.approx(ceiling[0])
+    # the counts tie the same zeros as the truth: they can reach 1, beta with its unvisited nodes tied too
+    assert rowwise_spearman(np.array([[0.7, 0.3, 0.0, 0.0]]), truth[:1])[0] == pytest.approx(1.0)
+
+
 def test_errors_are_clear():
     with pytest.raises(DataError, match="item_paths"):
         HierarchicalInterestModel(N_ITEMS, toy_paths()[:5])
@@ -381,11 +398,20 @@ def test_quick_training_on_tiny_shop_beats_most_popular_and_recovers_interests()
                                max_len=30)
     assert (recovery["spearman_beta"] > rolled["spearman_beta"]).all()
     assert (recovery["spearman_beta"] > 0).all()
+    # no estimate without ties passes the ceiling; beta read on the visited nodes only is another estimate
+    assert (recovery["spearman_beta"] <= recovery["spearman_tiefree_ceiling"] + 1e-12).all()
+    level = 1
+    beta = torch.cat([model.interests(split.history("test", 30))[level]["beta"]]).detach().numpy()
+    naive = history_shares(split.history("test", 30), split.item_paths, level)
+    by_hand = np.nanmean(rowwise_spearman(np.where(naive > 0, beta, 0.0), truth_weights(split, level, data.truth)))
+    assert recovery.loc[level, "spearman_beta_visited"] == pytest.approx(by_hand)
     _, departments, per_department, _, _ = PRESETS["tiny"]
     truth = truth_weights(split, 1, data.truth)
     assert truth.shape == (split.n_users, departments * per_department) and np.allclose(truth.sum(1), 1)
     relabelled = with_taxonomy(split, learn_hierarchy(model.item_embedding.weight, levels=(2, 4), seed=0))
     assert relabelled.item_paths.shape == (split.n_items + 1, 2)
+    with pytest.raises(DataError, match="mix the truth's nodes"):  # a learned node holds several true categories
+        truth_weights(relabelled, 1, data.truth)
 
 
 def test_user_report_masks_seen_items_and_keeps_the_model_mode():

@@ -78,5 +78,8 @@ register("hier-sasrec-learnedpriorweight", HierarchicalInterestModel, encoder="s
 # ... and an item's prior weighted by its evidence, lambda + (1 - lambda) / (n + 1): a new item keeps the full prior
 register("hier-sasrec-learnedpriorweight-priorevidence", HierarchicalInterestModel, encoder="sasrec",
          learned_prior_weight=True, prior_evidence=1.0)
+# beta trained for the node shares of the window's later items, not the next item's node: the user's interests over
+# a horizon, what the interest tree is read as (issue 10, goal 6)
+register("hier-sasrec-nodetarget", HierarchicalInterestModel, encoder="sasrec", node_target="future")
 register("text-sasrec", TextSASRec)  # item vectors = id embedding + projected title vector (chapter 12)
 register("oracle", ShopOracle)  # a ceiling, not a recommender: needs the synthetic shop's ground truth
