@@ -86,3 +86,24 @@ def test_learning_curves_put_only_whole_epochs_on_the_axis():
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
     plt.close(fig)
+
+
+def test_slice_bars_keep_each_models_colour_across_panels():
+    """plot_slices: one bar per model and slice, at its value; ``colors`` fixes a model's colour whatever the other
+    models of the panel (chapter 08 shows different variants per data set)."""
+    import matplotlib.colors as mcolors
+
+    from hiercourse.plots.challenges import plot_slices
+
+    table = pd.DataFrame({"sasrec": [0.0, 0.5], "sasrec se": [0.0, 0.01], "hier": [0.3, 0.55], "hier se": [0.02, 0.01],
+                          "n_users": [10, 20]}, index=pd.Index(["0 (new)", ">50"], name="count"))
+    fig, axes = plt.subplots(1, 2)
+    plot_slices(table, ["sasrec", "hier"], ax=axes[0], colors={"hier": "tab:purple"})
+    plot_slices(table, ["hier"], ax=axes[1], colors={"hier": "tab:purple"})
+    for ax, expected in zip(axes, (4, 2)):
+        bars = [p for p in ax.patches]
+        assert len(bars) == expected
+        hier = bars[-2:]  # the last model's bars
+        assert all(mcolors.same_color(b.get_facecolor(), "tab:purple") for b in hier)
+        assert [b.get_height() for b in hier] == [0.3, 0.55]
+    plt.close(fig)

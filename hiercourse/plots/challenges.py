@@ -15,12 +15,14 @@ __all__ = ["plot_slices", "plot_size_quality"]
 
 
 def plot_slices(table: pd.DataFrame, models: Sequence[str], metric: str = "NDCG@10", ax=None,
-                title: str | None = None, chance: float | None = None, error: str = "standard error over users"):
+                title: str | None = None, chance: float | None = None, error: str = "standard error over users",
+                colors: dict | None = None):
     """Grouped bars: one group per slice (the rows of ``slice_table``), one bar per model, ± 1 SE.
 
     ``table`` has columns ``<model>`` and ``<model> se`` and ``n_users`` (shown under each
     slice); ``chance`` (optional) draws a dashed line; ``error`` names what ``se`` is (e.g.
-    "standard error over 3 seeds" for ``results.slice_summary``). Taught in chapter 12.
+    "standard error over 3 seeds" for ``results.slice_summary``); ``colors`` (optional, model -> colour) keeps a
+    model's colour the same across panels that show different models. Taught in chapter 12.
     """
     if ax is None:
         fig, ax = plt.subplots(figsize=(9, 3.8))
@@ -31,7 +33,7 @@ def plot_slices(table: pd.DataFrame, models: Sequence[str], metric: str = "NDCG@
     for i, model in enumerate(models):
         se = table[f"{model} se"].fillna(0.0).to_numpy()
         ax.bar(x + (i - (len(models) - 1) / 2) * width, table[model].to_numpy(), width, yerr=se, capsize=3,
-               label=model)
+               label=model, color=(colors or {}).get(model))
     ax.set_xticks(x, [f"{name}\n{n:,} users" for name, n in zip(table.index, table["n_users"])])
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance (random order)")
