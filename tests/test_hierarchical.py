@@ -679,6 +679,40 @@ def test_item_shrinkage_scores_a_never_trained_item_by_its_path_alone():
         HierarchicalInterestModel(N_ITEMS, toy_paths(), item_shrinkage=1.0)
 
 
+def test_new_item_mean_gives_an_untrained_item_its_nodes_mean_embedding(tmp_path):
+    """``new_item_mean``: an item with n_j = 0 takes as e_j the mean of e over its fine node's trained items (by
+    hand); trained items keep their own; a node with no trained item gives 0; the mean gets no gradient through the
+    new items, and the option survives save/load."""
+    from hiercourse.training import load, save
+
+    counts = np.arange(N_ITEMS + 1) % 4  # items 4, 8, ... never trained on
+    counts[0] = 0
+    fine = toy_paths()[:, 1]
+    counts[fine == 6] = 0  # fine node 6: no trained item at all
+    torch.manual_seed(0)
+    model = HierarchicalInterestModel(N_ITEMS, toy_paths(), encoder="sasrec", dim=DIM, max_len=LENGTH,
+                                      new_item_mean=True, item_counts=counts).eval()
+    own = model.item_embedding.weight.detach()
+    paths = torch.as_tensor(toy_paths())
+    path_part = (model.node_embeddings[0].weight[paths[:, 0]] + model.node_embeddings[1].weight[paths[:, 1]]).detach()
+    expected = own.clone()
+    for j in range(1, N_ITEMS + 1):
+        if counts[j] == 0:
+            mates = [k for k in range(1, N_ITEMS + 1) if fine[k] == fine[j] and counts[k] > 0]
+            expected[j] = own[mates].mean(0) if mates else 0.0
+    assert (fine == 6).sum() > 0 and all(counts[fine == 6] == 0)
+    assert torch.allclose(model.item_vectors().detach(), expected + path_part, atol=1e-6)
+    assert torch.equal(model.item_vectors()[0].detach(), torch.zeros(DIM))
+    # a loss on the new items' vectors alone reaches no item embedding (the mean is not trained through them)
+    new = [j for j in range(1, N_ITEMS + 1) if counts[j] == 0]
+    model.item_vectors()[new].sum().backward()
+    assert model.item_embedding.weight.grad is None or model.item_embedding.weight.grad.abs().sum() == 0
+    again = load(save(model, tmp_path / "m.pt"))
+    assert torch.allclose(again.item_vectors(), model.item_vectors(), atol=1e-6)
+    with pytest.raises(DataError, match="item_counts"):
+        HierarchicalInterestModel(N_ITEMS, toy_paths(), new_item_mean=True)
+
+
 def test_learned_prior_weight_scales_each_levels_log_beta_and_trains(tmp_path):
     """``learned_prior_weight``: s = h . v + interest + sum_l lambda_l log beta^l. With lambda = 1 the scores are
     the plain model's, with lambda = 0 those of the model without its prior; any lambda matches the terms by

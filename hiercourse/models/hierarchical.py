@@ -210,6 +210,9 @@ class HierarchicalInterestModel(SequenceRecommender):
     ``prior_evidence`` k > 0 (with ``learned_prior_weight`` and ``item_counts``) gives item j the weight
     ``lambda_l + (1 - lambda_l) k / (n_j + k)``: an item never trained on keeps the full prior (its path is all the
     model knows of it), a well-known one the learned weight (single-label levels only).
+    ``new_item_mean`` (with ``item_counts``): an item with no training interaction takes, as its own embedding, the
+    mean of the trained items' own embeddings in its finest node (0 if it has none), the posterior mean of an item
+    seen only through its node, instead of its untrained random start; the mean is not trained through it.
     Taught in chapter 08.
     """
 
@@ -230,6 +233,7 @@ class HierarchicalInterestModel(SequenceRecommender):
         item_counts=None,
         learned_prior_weight: bool = False,
         prior_evidence: float = 0.0,
+        new_item_mean: bool = False,
         level_names: Sequence[str] | None = None,
         node_names: Sequence[Sequence[str]] | None = None,
         item_labels: Sequence | None = None,
@@ -310,6 +314,20 @@ class HierarchicalInterestModel(SequenceRecommender):
             # k / (n + k): the share of the full prior an item keeps beyond the learned weight (1 for a new item)
             self.register_buffer("prior_trust", self.prior_evidence / (counts + self.prior_evidence),
                                  persistent=False)
+        self.new_item_mean = bool(new_item_mean)
+        if self.new_item_mean:
+            if item_counts is None or len(item_counts) != n_items + 1:
+                raise DataError("new_item_mean needs item_counts [n_items + 1], the training interactions per item "
+                                "(split.item_counts(); from_split passes them).")
+            if self.multi_label[-1]:
+                raise DataError("new_item_mean averages over an item's finest node: the finest level must be "
+                                "single-label (build the model with multi_label=False).")
+            counts = torch.as_tensor(np.asarray(item_counts))
+            untrained = counts == 0
+            untrained[0] = False  # the padding row stays 0
+            # a node's trained items: the ones whose own embedding the mean reads
+            self.register_buffer("untrained", untrained, persistent=False)
+            self.register_buffer("trained", (counts > 0) & (paths[:, -1] > 0), persistent=False)
         self.node_embeddings = nn.ModuleList(nn.Embedding(c + 1, dim, padding_idx=0) for c in self.n_nodes)
         for emb in self.node_embeddings:
             nn.init.normal_(emb.weight, std=0.05)
@@ -327,9 +345,10 @@ class HierarchicalInterestModel(SequenceRecommender):
         self.config = dict(n_items=n_items, item_paths=paths.tolist(), encoder=encoder, dim=dim, max_len=max_len,
                            dropout=dropout, aux_weight=aux_weight, use_interest=use_interest, use_prior=use_prior,
                            dense_prior=dense_prior, node_target=node_target, item_shrinkage=item_shrinkage,
-                           item_counts=None if not (item_shrinkage or prior_evidence)
+                           item_counts=None if not (item_shrinkage or prior_evidence or new_item_mean)
                            else np.asarray(item_counts).tolist(),
                            learned_prior_weight=self.learned_prior_weight, prior_evidence=self.prior_evidence,
+                           new_item_mean=self.new_item_mean,
                            level_names=self.level_names, node_names=self.node_names,
                            item_labels=[None if labels is None else np.asarray(labels).tolist() for labels in extra],
                            **encoder_kwargs)
@@ -343,7 +362,8 @@ class HierarchicalInterestModel(SequenceRecommender):
         if multi_label and not taxonomy.multi_label:
             raise DataError(f"multi_label=True, but no level of {split.info.get('name', 'this split')}'s hierarchy "
                             "puts an item in several nodes (its items' categories name one node each).")
-        if (kwargs.get("item_shrinkage") or kwargs.get("prior_evidence")) and kwargs.get("item_counts") is None:
+        if (kwargs.get("item_shrinkage") or kwargs.get("prior_evidence") or kwargs.get("new_item_mean")) \
+                and kwargs.get("item_counts") is None:
             kwargs["item_counts"] = split.item_counts()
         return cls(split.n_items, np.asarray(split.item_paths), dim=dim, max_len=max_len,
                    level_names=list(split.level_names), node_names=[list(n) for n in split.node_names],
@@ -373,16 +393,28 @@ class HierarchicalInterestModel(SequenceRecommender):
     # ------------------------------------------------------------------ pieces
     def item_vectors(self) -> torch.Tensor:
         """[n_items + 1, d]: ``e_j + sum_l g^l_{c_l(j)}`` (row 0 stays 0; ``e_j`` scaled by n_j / (n_j + k)
-        with ``item_shrinkage``)."""
+        with ``item_shrinkage``; an untrained item's ``e_j`` its finest node's mean with ``new_item_mean``)."""
         vectors = self.item_embedding.weight
         if self.item_shrinkage:
             vectors = vectors * self.item_scale.unsqueeze(1)
+        if self.new_item_mean:
+            vectors = torch.where(self.untrained.unsqueeze(1), self.node_mean_embeddings(vectors).detach(), vectors)
         for level, emb in enumerate(self.node_embeddings):
             if not self.multi_label[level]:
                 vectors = vectors + emb(self.item_paths[:, level])
                 continue
             vectors = vectors + self.node_weights(level) @ emb.weight[1:]  # the mean of the item's nodes' embeddings
         return vectors
+
+    def node_mean_embeddings(self, own: torch.Tensor) -> torch.Tensor:
+        """[n_items + 1, d]: for every item, the mean of ``own`` (the items' own embeddings) over the trained items
+        of its finest node; 0 where that node has none (and for row 0)."""
+        leaf = self.item_paths[:, -1]
+        sums = own.new_zeros((self.n_nodes[-1] + 1, own.shape[1])).index_add_(0, leaf[self.trained], own[self.trained])
+        counts = torch.bincount(leaf[self.trained], minlength=self.n_nodes[-1] + 1).clamp_min(1).unsqueeze(1)
+        means = sums / counts
+        means[0] = 0.0  # items without a node
+        return means[leaf]
 
     def level_interests(self, h: torch.Tensor, seq: torch.Tensor, level: int, every_position: bool = False,
                         positions: torch.Tensor | None = None) -> dict:

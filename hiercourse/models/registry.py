@@ -81,5 +81,7 @@ register("hier-sasrec-learnedpriorweight-priorevidence", HierarchicalInterestMod
 # beta trained for the node shares of the window's later items, not the next item's node: the user's interests over
 # a horizon, what the interest tree is read as (issue 10, goal 6)
 register("hier-sasrec-nodetarget", HierarchicalInterestModel, encoder="sasrec", node_target="future")
+# an item never trained on takes its finest node's mean item embedding, not its random start (issue 10, new items)
+register("hier-sasrec-newitemmean", HierarchicalInterestModel, encoder="sasrec", new_item_mean=True)
 register("text-sasrec", TextSASRec)  # item vectors = id embedding + projected title vector (chapter 12)
 register("oracle", ShopOracle)  # a ceiling, not a recommender: needs the synthetic shop's ground truth
