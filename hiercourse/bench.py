@@ -476,9 +476,10 @@ def run(config: BenchConfig, command: str = "") -> pd.DataFrame:
     if config.by or config.new_items:
         what = " and ".join(filter(None, [config.by, "the new-item protocol" if config.new_items else None]))
         table += f"\n## Test NDCG@10 by {what}\n\n" + slice_markdown(runs) + "\n"
-    if interest_markdown(runs):
+    interest_table = interest_markdown(runs)
+    if interest_table:
         table += ("\n## The interest tree against the truth (hiercourse.interests.interest_recovery, test "
-                  "histories)\n\n" + interest_markdown(runs) + "\n")
+                  "histories)\n\n" + interest_table + "\n")
     if out is not None:
         out.with_suffix(".md").write_text(table)
     print(table)

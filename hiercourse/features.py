@@ -473,12 +473,7 @@ def node_prefixes(split: SequenceSplit, level: int) -> list[str]:
 
     Taught in chapter 08.
     """
-    paths = np.asarray(split.item_paths)[:, level]
-    nodes, prefixes = _item_prefixes(split, level)
-    names = ["<pad>"] * (int(paths.max()) + 1)
-    for node, prefix in zip(nodes, prefixes):  # one pass over the items
-        names[node] = prefix if node else "<pad>"
-    return names
+    return _node_names(split, level, *_item_prefixes(split, level))
 
 
 def _item_prefixes(split: SequenceSplit, level: int) -> tuple[np.ndarray, pd.Series]:
@@ -486,6 +481,14 @@ def _item_prefixes(split: SequenceSplit, level: int) -> tuple[np.ndarray, pd.Ser
     items = split.items.sort_values("idx")
     prefixes = items["category_path"].astype(str).str.split(PATH_SEP, regex=False).str[: level + 1].str.join(PATH_SEP)
     return np.asarray(split.item_paths)[items["idx"].to_numpy(), level], prefixes
+
+
+def _node_names(split: SequenceSplit, level: int, nodes: np.ndarray, prefixes: pd.Series) -> list[str]:
+    """``node_prefixes`` from ``_item_prefixes``' output: each node named by (the last of) its items' prefixes."""
+    names = ["<pad>"] * (int(np.asarray(split.item_paths)[:, level].max()) + 1)
+    for node, prefix in zip(nodes, prefixes):  # one pass over the items
+        names[node] = prefix if node else "<pad>"
+    return names
 
 
 def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -> np.ndarray:
@@ -508,11 +511,12 @@ def truth_weights(split: SequenceSplit, level: int, truth: dict | None = None) -
             f"the ground truth has no weights for level {level}; it knows departments (0) and categories (1)."
         )
     column = {name: k for k, name in enumerate(truth[names_key])}
-    nodes, item_prefix = _item_prefixes(split, level)
-    if pd.Series(item_prefix.to_numpy()).groupby(nodes).nunique().max() > 1:
+    nodes, item_prefix = _item_prefixes(split, level)  # once: the check and the names read the same prefixes
+    in_node = nodes > 0  # items without a node of this level are no node's
+    if pd.Series(item_prefix.to_numpy()[in_node]).groupby(nodes[in_node]).nunique().max() > 1:
         raise DataError(f"the nodes of level {level} mix the truth's nodes (a learned tree?): the truth weighs the "
                         "catalogue's own tree; compare a model of that tree (the split's given taxonomy).")
-    prefixes = node_prefixes(split, level)[1:]
+    prefixes = _node_names(split, level, nodes, item_prefix)[1:]
     missing = [p for p in prefixes if p not in column]
     if missing:
         raise DataError(f"nodes {missing[:3]} of the split are not in the truth's {names_key}; "
